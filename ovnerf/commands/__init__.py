@@ -1,0 +1,1 @@
+"""Sub-commands of the `ovnerf` CLI (one module per command)."""
