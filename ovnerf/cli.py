@@ -8,15 +8,13 @@ import importlib
 import logging
 import sys
 
+from ovnerf.errors import UserError
+
 # Order shown in --help. A module that is missing (not built yet) is skipped silently.
 COMMANDS = [
     "doctor", "generate_scene", "import_bag", "preprocess", "train", "render", "eval",
     "query", "demo", "bench", "ablation",
 ]
-
-
-class UserError(Exception):
-    """Bad input from the user: printed as one line, exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
