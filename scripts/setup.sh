@@ -95,7 +95,8 @@ else
     note "pip: requirements installed ($(elapsed "$t") s)"
 fi
 t=$(date +%s)
-if ! pyrun -c 'import ovnerf, ovnerf_ros, importlib.metadata as m; m.version("ovnerf_ros")' >/dev/null 2>&1 \
+# editable install present AND pointing at this checkout (a venv reused from another clone is re-pointed)
+if ! pyrun -c 'import sys, pathlib, ovnerf, ovnerf_ros; sys.exit(pathlib.Path(ovnerf.__file__).resolve().parents[1] != pathlib.Path(sys.argv[1]).resolve())' "$ROOT" >/dev/null 2>&1 \
    || [ ! -x "$VENV/bin/ovnerf" ]; then
     pyrun -m pip install --disable-pip-version-check -q --no-deps -e .
     note "pip: ovnerf_ros installed editable ($(elapsed "$t") s)"
