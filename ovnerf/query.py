@@ -1,0 +1,373 @@
+"""Open-vocabulary queries against a trained semantic field: pixels and 3D coordinates.
+
+Relevancy (per pixel or point, with rendered/queried CLIP feature F̂, L2-normalised, query text
+embedding q and negative embeddings n_1..n_k)::
+
+    rel = softmax([cos(q, F̂), cos(n_1, F̂), …, cos(n_k, F̂)] / τ)[0]          (τ = 0.1)
+
+Default negatives: the rest of the vocabulary (the classes the field was trained with). The
+segmentation label of a pixel is ``argmax_c cos(t_c, F̂)`` over the vocabulary (−1 where the
+rendered opacity ``acc`` < 0.5). The mask of a query is ``rel > threshold`` and ``acc ≥ 0.5``.
+
+3D localisation: the field is rendered (expected depth + relevancy) at a set of views (the
+training keyframes, at reduced resolution); pixels in the mask are back-projected with their
+depth (``x = o + t·d`` along the unit ray) into map-frame points. Outliers are removed by keeping
+the largest 26-connected component of the points' occupancy on a ``voxel`` grid. Then
+
+- centroid = mean of the points; AABB = per-axis 2nd/98th percentiles (robust to stragglers);
+- oriented box: gravity-aligned (rotation about z only), yaw from the principal axis of the
+  points' xy coordinates; size = extents in that frame;
+- navigation goal (4×4, a base pose: x forward, z up): on the floor plane ``z = ground_z``, at
+  distance ``standoff + ½·(xy diagonal of the AABB)`` from the centroid, on the side of the mean
+  camera position of the views that saw the object, x axis pointing at the centroid;
+- grasp candidates (4×4 each, approach along the gripper's +z): top-down (+z pointing to −z of
+  the world) at points of the object's top layer (within ``top_band`` of the highest point),
+  gripper x axis across the object's narrow horizontal axis; the first one is nearest the
+  top layer's centre.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field as dc_field
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+from ovnerf.errors import NotTrainedError, UserError
+from ovnerf.field.renderer import render_image
+from ovnerf.scene.pose_interpolation import validate_pose
+from ovnerf.scene.rays import get_rays
+
+
+@dataclass
+class View:
+    """A camera to render: K 3×3, c2w 4×4 (OpenCV, map ← camera), size H×W."""
+    K: np.ndarray
+    c2w: np.ndarray
+    H: int
+    W: int
+
+    def scaled(self, max_side: int) -> "View":
+        s = min(1.0, float(max_side) / max(self.H, self.W))
+        if s >= 1.0:
+            return self
+        H, W = max(1, int(round(self.H * s))), max(1, int(round(self.W * s)))
+        K = np.asarray(self.K, dtype=np.float64).copy()
+        K[0] *= W / self.W
+        K[1] *= H / self.H
+        K[2] = [0, 0, 1]
+        return View(K, self.c2w, H, W)
+
+
+@dataclass
+class Localization:
+    text: str
+    points: np.ndarray                      # (N,3) float32, map frame
+    centroid: np.ndarray                    # (3,)
+    aabb_min: np.ndarray
+    aabb_max: np.ndarray
+    obb_center: np.ndarray
+    obb_rotation: np.ndarray                # 3×3, rotation about z
+    obb_size: np.ndarray
+    nav_goal: np.ndarray                    # 4×4
+    grasps: list = dc_field(default_factory=list)
+    score: float = 0.0
+    views_used: int = 0
+
+
+def check_view(K, c2w, H: int, W: int, what: str = "camera") -> View:
+    """Validate a requested camera (finite K with positive focal lengths, rigid c2w, size)."""
+    K = np.asarray(K, dtype=np.float64)
+    if K.shape != (3, 3) or not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
+        raise UserError(f"{what}: K must be a finite 3x3 matrix with positive focal lengths")
+    if not (1 <= int(H) <= 4096 and 1 <= int(W) <= 4096):
+        raise UserError(f"{what}: image size {W}x{H} out of range (1..4096)")
+    return View(K, validate_pose(c2w, what=f"{what} pose"), int(H), int(W))
+
+
+class SemanticMap:
+    """A trained field plus its vocabulary, ready for rendering and queries.
+
+    ``field``: a :class:`~ovnerf.field.semantic_field.SemanticField` (or anything
+    :func:`~ovnerf.field.renderer.render_image` accepts); ``class_names`` (M,) and
+    ``text_emb`` (M,D) the vocabulary; ``text_encoder`` (optional, a TextImageBackend) encodes
+    texts outside the vocabulary; ``views`` the training cameras used by :meth:`localize`.
+    """
+
+    def __init__(self, field, class_names: list[str], text_emb, text_encoder=None,
+                 views: list[View] | None = None, device="cpu", temperature: float = 0.1,
+                 chunk: int = 4096):
+        if field is None:
+            raise NotTrainedError("no trained model: run the train action or load a checkpoint first")
+        self.field = field
+        self.device = torch.device(device)
+        self.class_names = [str(c) for c in class_names]
+        self.text_emb = _normalize(torch.as_tensor(np.asarray(text_emb), dtype=torch.float32)).to(self.device)
+        if self.text_emb.shape[0] != len(self.class_names):
+            raise UserError(f"{len(self.class_names)} class names but {self.text_emb.shape[0]} text embeddings")
+        self.text_encoder = text_encoder
+        self.views = list(views or [])
+        self.temperature = float(temperature)
+        self.chunk = int(chunk)
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, checkpoint, device="cpu", text_encoder=None, views: list[View] | None = None) -> "SemanticMap":
+        """Load a training checkpoint (``ovnerf.training.checkpoint``). UserError when it is missing
+        or unreadable (a corrupt file never crashes the caller)."""
+        path = Path(checkpoint)
+        if not path.is_file():
+            raise NotTrainedError(f"checkpoint not found: {path}")
+        try:
+            from ovnerf.training import checkpoint as ckpt_mod
+        except ImportError as exc:  # pragma: no cover - the training package is part of the project
+            raise UserError(f"cannot load checkpoints ({exc})") from None
+        try:
+            state = ckpt_mod.load_checkpoint(path, device=device)
+        except UserError:
+            raise
+        except Exception as exc:  # torch.load / pickle errors on a corrupt file
+            raise UserError(f"checkpoint {path} is corrupt or unreadable ({type(exc).__name__}: {exc})") from None
+        return cls.from_checkpoint_state(state, device=device, text_encoder=text_encoder, views=views)
+
+    @classmethod
+    def from_checkpoint_state(cls, state, device="cpu", text_encoder=None, views=None) -> "SemanticMap":
+        """Build from what ``load_checkpoint`` returns: an object or dict exposing ``field``,
+        ``class_names`` (or ``vocabulary``) and ``text_emb`` (or ``text_embeddings``)."""
+        def get(*names):
+            for n in names:
+                if isinstance(state, dict) and n in state:
+                    return state[n]
+                if hasattr(state, n):
+                    return getattr(state, n)
+            return None
+        field = get("field", "model")
+        names = get("class_names", "vocabulary", "classes")
+        emb = get("text_emb", "text_embeddings", "text_features")
+        if field is None or names is None or emb is None:
+            raise UserError("checkpoint lacks the field, the vocabulary or its text embeddings")
+        if views is None:
+            cams = get("views", "cameras")
+            views = [v if isinstance(v, View) else View(*v) for v in cams] if cams else None
+        if hasattr(field, "eval"):
+            field.eval()
+        return cls(field, list(names), emb, text_encoder=text_encoder, views=views, device=device)
+
+    # ------------------------------------------------------------------ text
+    def embed(self, texts: list[str]) -> torch.Tensor:
+        """(k,D) unit embeddings: vocabulary entries from the checkpoint, others via the encoder."""
+        out = []
+        missing = [t for t in texts if t not in self.class_names]
+        enc = {}
+        if missing:
+            if self.text_encoder is None:
+                raise UserError(f"'{missing[0]}' is not in the vocabulary {self.class_names} and no text "
+                                "encoder is configured to embed new text")
+            e = _normalize(self.text_encoder.encode_text(missing).float().to(self.device))
+            enc = dict(zip(missing, e))
+        for t in texts:
+            out.append(self.text_emb[self.class_names.index(t)] if t in self.class_names else enc[t])
+        return torch.stack(out)
+
+    def _query_embeddings(self, text: str, negatives: list[str] | None) -> torch.Tensor:
+        text = (text or "").strip()
+        if not text:
+            raise UserError("query text is empty")
+        negs = [n.strip() for n in (negatives or []) if n and n.strip()]
+        if not negs:
+            negs = [c for c in self.class_names if c != text]
+        negs = [n for n in dict.fromkeys(negs) if n != text]
+        return self.embed([text] + negs)
+
+    # ------------------------------------------------------------------ rendering
+    def _render(self, view: View, outputs=("rgb", "depth", "feature"), transform=None) -> dict:
+        return render_image(self.field, view.K, view.c2w, view.H, view.W, chunk=self.chunk,
+                            device=self.device, outputs=outputs, feature_transform=transform)
+
+    def _logits(self, emb: torch.Tensor):
+        def transform(f: torch.Tensor) -> torch.Tensor:
+            return _normalize(f) @ emb.T
+        return transform
+
+    def render(self, K, c2w, H: int, W: int) -> dict:
+        """rgb uint8 H×W×3, depth float32 H×W (metres along the optical axis), labels int16 H×W
+        (vocabulary index, −1 where acc < 0.5), acc float32 H×W."""
+        view = check_view(K, c2w, H, W)
+        r = self._render(view, ("rgb", "depth", "feature"), self._logits(self.text_emb))
+        acc = r["acc"].float()
+        labels = r["feature"].argmax(-1).to(torch.int16)
+        labels[acc < 0.5] = -1
+        _, dirs = get_rays(view.K, view.c2w, view.H, view.W, device=self.device)
+        zscale = (dirs @ torch.as_tensor(view.c2w[:3, 2], dtype=dirs.dtype, device=dirs.device)).reshape(H, W)
+        depth = torch.where(acc >= 0.5, r["depth"] / acc.clamp_min(1e-6) * zscale, torch.zeros_like(acc))
+        return {"rgb": (r["rgb"].clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy(),
+                "depth": depth.float().cpu().numpy(),
+                "labels": labels.cpu().numpy(), "acc": acc.cpu().numpy()}
+
+    def relevancy(self, text: str, negatives: list[str] | None, K, c2w, H: int, W: int) -> dict:
+        """relevancy float32 H×W in [0,1], depth (along the ray) float32, acc float32."""
+        view = check_view(K, c2w, H, W)
+        emb = self._query_embeddings(text, negatives)
+        return self._relevancy_view(view, emb)
+
+    def _relevancy_view(self, view: View, emb: torch.Tensor) -> dict:
+        r = self._render(view, ("depth", "feature"), self._logits(emb))
+        rel = torch.softmax(r["feature"] / self.temperature, dim=-1)[..., 0]
+        return {"relevancy": rel.float().cpu().numpy(), "depth": r["depth"].float().cpu().numpy(),
+                "acc": r["acc"].float().cpu().numpy()}
+
+    # ------------------------------------------------------------------ 3D
+    def localize(self, text: str, negatives: list[str] | None = None, views: list[View] | None = None,
+                 threshold: float = 0.5, max_points: int = 5000, max_views: int = 8, max_side: int = 64,
+                 voxel: float = 0.05, standoff: float = 0.6, ground_z: float = 0.0,
+                 n_grasps: int = 5, top_band: float = 0.03, seed: int = 0) -> Localization:
+        """3D points, boxes, navigation goal and grasps of ``text`` (see module docstring).
+        UserError when the object is not seen in any view."""
+        emb = self._query_embeddings(text, negatives)
+        views = list(views if views is not None else self.views)
+        if not views:
+            raise UserError("no views to localise from (no keyframes)")
+        if len(views) > max_views:
+            views = [views[i] for i in np.linspace(0, len(views) - 1, max_views).round().astype(int)]
+        pts, rels, cams = [], [], []
+        for v in views:
+            v = check_view(v.K, v.c2w, v.H, v.W).scaled(max_side)
+            r = self._relevancy_view(v, emb)
+            m = (r["relevancy"] > threshold) & (r["acc"] >= 0.5)
+            if not m.any():
+                continue
+            o, d = get_rays(v.K, v.c2w, v.H, v.W, device="cpu")
+            sel = torch.from_numpy(m.reshape(-1))
+            t = torch.from_numpy(r["depth"].reshape(-1)[m.reshape(-1)] / np.maximum(r["acc"].reshape(-1)[m.reshape(-1)], 1e-6))
+            pts.append((o[sel] + d[sel] * t[:, None]).numpy())
+            rels.append(r["relevancy"][m])
+            cams.append(np.asarray(v.c2w)[:3, 3])
+        if not pts:
+            raise UserError(f"'{text}' was not found (no pixel above relevancy {threshold} in {len(views)} views)")
+        P = np.concatenate(pts).astype(np.float64)
+        R = np.concatenate(rels)
+        keep = largest_component(P, voxel)
+        P, R = P[keep], R[keep]
+        rng = np.random.default_rng(seed)
+        if P.shape[0] > max_points:
+            idx = rng.choice(P.shape[0], max_points, replace=False)
+            P, R = P[idx], R[idx]
+        centroid = P.mean(0)
+        lo, hi = np.percentile(P, 2, axis=0), np.percentile(P, 98, axis=0)
+        obb_c, obb_R, obb_s = gravity_aligned_box(P)
+        nav = nav_goal(centroid, lo, hi, np.mean(cams, axis=0), standoff, ground_z)
+        grasps = top_down_grasps(P, obb_R, n_grasps, top_band)
+        return Localization(text=text, points=P.astype(np.float32), centroid=centroid, aabb_min=lo,
+                            aabb_max=hi, obb_center=obb_c, obb_rotation=obb_R, obb_size=obb_s,
+                            nav_goal=nav, grasps=grasps, score=float(R.mean()), views_used=len(cams))
+
+    def field_cloud(self, n: int = 20000, max_side: int = 48, max_views: int = 6) -> tuple[np.ndarray, np.ndarray]:
+        """(points (N,3), class ids (N,)) on the field's surfaces, from the training views."""
+        pts, labs = [], []
+        views = self.views
+        if len(views) > max_views:
+            views = [views[i] for i in np.linspace(0, len(views) - 1, max_views).round().astype(int)]
+        for v in views:
+            v = v.scaled(max_side)
+            r = self._render(v, ("depth", "feature"), self._logits(self.text_emb))
+            acc = r["acc"].reshape(-1)
+            m = acc >= 0.5
+            o, d = get_rays(v.K, v.c2w, v.H, v.W, device=self.device)
+            t = r["depth"].reshape(-1)[m] / acc[m].clamp_min(1e-6)
+            pts.append((o[m] + d[m] * t[:, None]).cpu().numpy())
+            labs.append(r["feature"].reshape(-1, self.text_emb.shape[0])[m].argmax(-1).cpu().numpy())
+        if not pts:
+            return np.zeros((0, 3), np.float32), np.zeros((0,), np.int64)
+        P, L = np.concatenate(pts), np.concatenate(labs)
+        if P.shape[0] > n:
+            idx = np.random.default_rng(0).choice(P.shape[0], n, replace=False)
+            P, L = P[idx], L[idx]
+        return P.astype(np.float32), L
+
+
+# ---------------------------------------------------------------------- geometry helpers
+def _normalize(x: torch.Tensor) -> torch.Tensor:
+    return x / x.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+
+
+def largest_component(points: np.ndarray, voxel: float) -> np.ndarray:
+    """Bool mask of the points in the largest 26-connected cluster of occupied voxels."""
+    if points.shape[0] == 0:
+        return np.zeros(0, bool)
+    ijk = np.floor((points - points.min(0)) / voxel).astype(np.int64)
+    dims = ijk.max(0) + 1
+    if np.prod(dims) > 64_000_000:  # absurd spread: fall back to all points
+        return np.ones(points.shape[0], bool)
+    grid = np.zeros(dims, dtype=bool)
+    grid[tuple(ijk.T)] = True
+    lab, n = ndimage.label(grid, structure=np.ones((3, 3, 3)))
+    if n <= 1:
+        return np.ones(points.shape[0], bool)
+    plab = lab[tuple(ijk.T)]
+    counts = np.bincount(plab, minlength=n + 1)
+    counts[0] = 0
+    return plab == counts.argmax()
+
+
+def gravity_aligned_box(P: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(centre (3,), R 3×3 rotation about z, size (3,)) of a box aligned with the principal xy axis."""
+    xy = P[:, :2] - P[:, :2].mean(0)
+    if P.shape[0] >= 3 and np.ptp(xy, axis=0).max() > 0:
+        w, V = np.linalg.eigh(xy.T @ xy)
+        a = V[:, np.argmax(w)]
+        yaw = np.arctan2(a[1], a[0])
+    else:
+        yaw = 0.0
+    c, s = np.cos(yaw), np.sin(yaw)
+    R = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    local = P @ R
+    lo, hi = np.percentile(local, 2, axis=0), np.percentile(local, 98, axis=0)
+    return R @ ((lo + hi) / 2), R, hi - lo
+
+
+def nav_goal(centroid, aabb_min, aabb_max, viewer, standoff: float, ground_z: float) -> np.ndarray:
+    """Base pose (x forward, z up) on z = ground_z facing the centroid from the viewers' side."""
+    c = np.asarray(centroid, dtype=np.float64)
+    u = np.asarray(viewer, dtype=np.float64)[:2] - c[:2]
+    if np.linalg.norm(u) < 1e-6:
+        u = np.array([1.0, 0.0])
+    u = u / np.linalg.norm(u)
+    half = 0.5 * float(np.linalg.norm((np.asarray(aabb_max) - np.asarray(aabb_min))[:2]))
+    p = c[:2] + (standoff + half) * u
+    x = -u
+    T = np.eye(4)
+    T[:3, 0] = [x[0], x[1], 0.0]
+    T[:3, 1] = [-x[1], x[0], 0.0]
+    T[:3, 2] = [0.0, 0.0, 1.0]
+    T[:3, 3] = [p[0], p[1], ground_z]
+    return T
+
+
+def top_down_grasps(P: np.ndarray, obb_R: np.ndarray, n: int, top_band: float) -> list[np.ndarray]:
+    """Up to ``n`` top-down approach poses (+z of the gripper = world −z) on the top layer."""
+    if n <= 0 or P.shape[0] == 0:
+        return []
+    top = P[P[:, 2] >= np.percentile(P[:, 2], 98) - top_band]
+    centre = top.mean(0)
+    order = np.argsort(np.linalg.norm(top[:, :2] - centre[:2], axis=1))
+    picks = [top[order[0]]]
+    # spread the rest: farthest-point sampling over the top layer
+    d = np.linalg.norm(top - picks[0], axis=1)
+    while len(picks) < min(n, top.shape[0]):
+        j = int(np.argmax(d))
+        if d[j] <= 0:
+            break
+        picks.append(top[j])
+        d = np.minimum(d, np.linalg.norm(top - top[j], axis=1))
+    closing = obb_R[:, 1]  # the minor horizontal axis: close the fingers across the narrow side
+    out = []
+    for p in picks:
+        T = np.eye(4)
+        z = np.array([0.0, 0.0, -1.0])
+        x = np.array([closing[0], closing[1], 0.0])
+        x /= np.linalg.norm(x)
+        T[:3, 0], T[:3, 1], T[:3, 2] = x, np.cross(z, x), z
+        T[:3, 3] = p
+        out.append(T)
+    return out

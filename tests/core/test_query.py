@@ -1,0 +1,148 @@
+"""SemanticMap: rendering, relevancy, 3D localisation, nav goal and grasps on a hand-built field.
+
+The field is a real SemanticField rendered by the real renderer, with analytic density/features:
+a "table" box and a "chair" box (σ = 400 /m inside) in a room whose walls are class "wall".
+"""
+import numpy as np
+import pytest
+import torch
+
+from ovnerf.errors import NotTrainedError, UserError
+from ovnerf.field.semantic_field import FieldConfig, SemanticField
+from ovnerf.query import SemanticMap, View, gravity_aligned_box, largest_component
+from ovnerf.scene.conventions import look_at
+
+TABLE = (np.array([0.6, -0.4, 0.0]), np.array([1.4, 0.2, 0.7]))     # centre (1.0, -0.1, 0.35)
+CHAIR = (np.array([-1.2, 0.6, 0.0]), np.array([-0.8, 1.0, 0.9]))
+CLASSES = ["wall", "table", "chair"]
+D = 8
+
+
+class _ClassHead(torch.nn.Module):
+    """Renderer head protocol (hidden → composited → project): one-hot class → its embedding."""
+
+    def __init__(self, emb):
+        super().__init__()
+        self.emb = emb
+
+    def hidden(self, app):
+        return app[:, :3]
+
+    def project(self, h, weight_sum=None):
+        return h @ self.emb
+
+    def forward(self, app):
+        return self.project(self.hidden(app))
+
+
+class BoxField(SemanticField):
+    def __init__(self):
+        super().__init__(FieldConfig.cpu_preset(feature_dim=D, max_samples=160), (-2.0 * np.ones(3), 2.0 * np.ones(3)))
+        g = torch.Generator().manual_seed(0)
+        q, _ = torch.linalg.qr(torch.randn(D, D, generator=g))
+        self.emb = q[:3].contiguous()                     # orthonormal class embeddings
+        self.feature_head = _ClassHead(self.emb)
+
+    def _cls(self, xyz):
+        c = torch.zeros(xyz.shape[0], dtype=torch.long)
+        for k, (lo, hi) in ((1, TABLE), (2, CHAIR)):
+            inside = ((xyz >= torch.tensor(lo, dtype=xyz.dtype)) & (xyz <= torch.tensor(hi, dtype=xyz.dtype))).all(-1)
+            c[inside] = k
+        return c
+
+    def density(self, xyz):
+        c = self._cls(xyz)
+        wall = (xyz.abs() > 1.9).any(-1)
+        return torch.where((c > 0) | wall, torch.tensor(400.0), torch.tensor(0.0))
+
+    def app_feature(self, xyz):
+        return torch.nn.functional.one_hot(self._cls(xyz), self.cfg.app_dim).float()
+
+    def rgb(self, app, viewdirs):
+        return app[:, :3]
+
+
+def _views():
+    K = np.array([[40.0, 0, 32], [0, 40.0, 24], [0, 0, 1]])
+    eyes = [(-1.5, -1.5, 1.4), (1.5, -1.7, 1.5), (-0.2, -1.8, 1.2), (0.0, 1.7, 1.5)]
+    return [View(K, look_at(e, (0.0, 0.0, 0.4)), 48, 64) for e in eyes]
+
+
+@pytest.fixture(scope="module")
+def smap():
+    torch.manual_seed(0)
+    f = BoxField()
+    return SemanticMap(f, CLASSES, f.emb, views=_views())
+
+
+def test_render_sizes_and_labels(smap):
+    v = _views()[0].scaled(32)
+    out = smap.render(v.K, v.c2w, 24, 32)
+    assert out["rgb"].shape == (24, 32, 3) and out["rgb"].dtype == np.uint8
+    assert out["depth"].shape == (24, 32) and out["labels"].dtype == np.int16
+    assert set(np.unique(out["labels"])) <= {-1, 0, 1, 2}
+    assert (out["labels"] == 1).sum() > 10      # the table is in view
+    assert np.all(out["depth"][out["labels"] >= 0] > 0.5)
+
+
+def test_localize_table_centroid_and_box(smap):
+    loc = smap.localize("table", max_side=64)
+    centre = (TABLE[0] + TABLE[1]) / 2
+    # back-projected points lie on the visible surfaces: the centroid is within 0.25 m of the centre
+    assert np.linalg.norm(loc.centroid - centre) < 0.25, loc.centroid
+    assert np.all(loc.aabb_min > TABLE[0] - 0.1) and np.all(loc.aabb_max < TABLE[1] + 0.1)
+    assert loc.score > 0.9 and loc.points.shape[1] == 3
+    # nav goal: on the floor, outside the table, facing it
+    g = loc.nav_goal
+    assert g[2, 3] == 0.0
+    dist = np.linalg.norm(g[:2, 3] - loc.centroid[:2])
+    assert dist > 0.6
+    to_obj = (loc.centroid[:2] - g[:2, 3]) / dist
+    assert np.dot(g[:2, 0], to_obj) > 0.99
+    assert np.allclose(g[:3, :3] @ g[:3, :3].T, np.eye(3))
+    # grasps: top-down, on the table top
+    assert 1 <= len(loc.grasps) <= 5
+    for T in loc.grasps:
+        assert np.allclose(T[:3, 2], [0, 0, -1])
+        assert abs(T[2, 3] - TABLE[1][2]) < 0.1
+        assert np.allclose(T[:3, :3].T @ T[:3, :3], np.eye(3), atol=1e-9)
+
+
+def test_relevancy_map_and_negatives(smap):
+    v = _views()[1].scaled(32)
+    r = smap.relevancy("chair", None, v.K, v.c2w, 24, 32)
+    rel = r["relevancy"]
+    assert rel.shape == (24, 32) and 0 <= rel.min() and rel.max() <= 1
+    lab = smap.render(v.K, v.c2w, 24, 32)["labels"]
+    if (lab == 2).any():
+        assert rel[lab == 2].mean() > 0.9 and rel[lab == 0].mean() < 0.1
+
+
+def test_bad_queries(smap):
+    v = _views()[0]
+    with pytest.raises(UserError, match="empty"):
+        smap.localize("  ")
+    with pytest.raises(UserError, match="not in the vocabulary"):
+        smap.localize("sofa")
+    bad = v.c2w.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(UserError, match="NaN"):
+        smap.render(v.K, bad, 8, 8)
+    with pytest.raises(UserError, match="focal"):
+        smap.render(np.zeros((3, 3)), v.c2w, 8, 8)
+    with pytest.raises(NotTrainedError):
+        SemanticMap(None, CLASSES, np.eye(3))
+
+
+def test_largest_component_and_box_helpers():
+    rng = np.random.default_rng(0)
+    blob = rng.normal(0, 0.05, (500, 3))
+    outliers = np.array([[3.0, 3.0, 3.0], [-3.0, 2.0, 0.0]])
+    keep = largest_component(np.vstack([blob, outliers]), 0.05)
+    assert keep[:500].mean() > 0.95 and not keep[500:].any()
+    P = rng.uniform(-1, 1, (2000, 3)) * [1.0, 0.2, 0.1]
+    yaw = np.radians(30)
+    Rz = np.array([[np.cos(yaw), -np.sin(yaw), 0], [np.sin(yaw), np.cos(yaw), 0], [0, 0, 1]])
+    c, R, s = gravity_aligned_box(P @ Rz.T)
+    assert abs(abs(R[:2, 0] @ Rz[:2, 0]) - 1) < 1e-3
+    assert s[0] == pytest.approx(1.92, abs=0.05) and s[1] == pytest.approx(0.384, abs=0.02)
