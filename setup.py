@@ -24,6 +24,9 @@ setup(
     entry_points={
         "console_scripts": [
             "ovnerf = ovnerf.cli:main",
+            "ovnerf_mapping_node = ovnerf_ros.main:main_all",
+            "ovnerf_collector_node = ovnerf_ros.main:main_collector",
+            "ovnerf_trainer_node = ovnerf_ros.main:main_trainer",
         ],
     },
 )

@@ -371,3 +371,19 @@ def top_down_grasps(P: np.ndarray, obb_R: np.ndarray, n: int, top_band: float) -
         T[:3, 3] = p
         out.append(T)
     return out
+
+
+def class_palette(n: int) -> np.ndarray:
+    """(n,3) uint8 distinct colours for class ids 0..n-1 (golden-ratio hues, fixed S/V)."""
+    import colorsys
+    cols = [colorsys.hsv_to_rgb((i * 0.618033988749895) % 1.0, 0.65, 0.95) for i in range(max(n, 0))]
+    return (np.asarray(cols, dtype=np.float64).reshape(-1, 3) * 255 + 0.5).astype(np.uint8)
+
+
+def colorize_labels(labels: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """uint8 H×W×3 image of class ids (−1 → black)."""
+    lab = np.asarray(labels).astype(np.int64)
+    out = np.zeros(lab.shape + (3,), np.uint8)
+    ok = (lab >= 0) & (lab < len(palette))
+    out[ok] = palette[lab[ok]]
+    return out

@@ -1,0 +1,357 @@
+"""Trainer/server node: the Train action, query and render services, RViz outputs.
+
+- ``/ovnerf/train`` (ovnerf_msgs/action/Train): preprocessing + two-stage training of the scene
+  store under ``output_dir`` in a worker thread (:mod:`ovnerf_ros.training_job`); feedback every
+  ``feedback_period`` s (≤ 1 s); cancel stops between iterations and keeps a checkpoint; one goal
+  at a time (others rejected). When it ends, the new checkpoint is served.
+- ``/ovnerf/query`` (Query.srv), ``/ovnerf/render`` (RenderView.srv): answered from the served
+  checkpoint (:class:`ovnerf.query.SemanticMap`) while training goes on (separate callback
+  groups on a MultiThreadedExecutor).
+- ``/ovnerf/load_checkpoint`` and ``/ovnerf/publish_cloud`` (std_srvs/Trigger).
+- Topics: ``/ovnerf/semantic_image`` (rgb8), ``/ovnerf/relevancy_image`` (32FC1),
+  ``/ovnerf/query_mask`` (mono8), ``/ovnerf/field_cloud`` (PointCloud2, class colours),
+  ``/ovnerf/query_markers`` (MarkerArray), ``/ovnerf/training_status`` (TrainingStatus),
+  ``/diagnostics``.
+
+Every request error is answered with ``success=False`` and the reason; nothing here lets an
+exception escape a callback.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile
+from sensor_msgs.msg import Image, PointCloud2
+from std_msgs.msg import ColorRGBA
+from std_srvs.srv import Trigger
+from visualization_msgs.msg import MarkerArray
+
+from ovnerf.errors import NotTrainedError, UserError
+from ovnerf.query import SemanticMap, View, class_palette, colorize_labels
+from ovnerf_msgs.action import Train
+from ovnerf_msgs.msg import ClassColor, TrainingStatus
+from ovnerf_msgs.srv import Query, RenderView
+from ovnerf_ros import conversions as cv
+from ovnerf_ros.parameters import Parameters
+from ovnerf_ros.training_job import JobSpec, Stopped, finite, latest_checkpoint, run_job
+
+LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+class TrainerNode(Node):
+    def __init__(self, node_name: str = "ovnerf_trainer", defaults: dict | None = None, **kwargs):
+        super().__init__(node_name, **kwargs)
+        self.p = Parameters(self, ("trainer",), defaults)
+        self.output_dir = Path(self.p["output_dir"]).expanduser()
+        self.scene_dir = self.output_dir / "scene"
+        self._lock = threading.Lock()          # guards smap / checkpoint / busy
+        self.smap: SemanticMap | None = None
+        self.checkpoint = ""
+        self.busy = False
+        self.state, self.message = "idle", ""
+        self.progress = {"stage": "", "iteration": 0, "total": 0, "losses": {}, "psnr": float("nan"),
+                         "eta_s": float("nan"), "message": ""}
+
+        train_group = ReentrantCallbackGroup()
+        srv_group = MutuallyExclusiveCallbackGroup()
+        misc_group = MutuallyExclusiveCallbackGroup()
+        self.action = ActionServer(self, Train, "/ovnerf/train", execute_callback=self._execute,
+                                   goal_callback=self._on_goal, cancel_callback=lambda _: CancelResponse.ACCEPT,
+                                   callback_group=train_group)
+        self.create_service(Query, "/ovnerf/query", self._on_query, callback_group=srv_group)
+        self.create_service(RenderView, "/ovnerf/render", self._on_render, callback_group=srv_group)
+        self.create_service(Trigger, "/ovnerf/load_checkpoint", self._on_load, callback_group=misc_group)
+        self.create_service(Trigger, "/ovnerf/publish_cloud", self._on_publish_cloud, callback_group=srv_group)
+        self.pub_semantic = self.create_publisher(Image, "/ovnerf/semantic_image", 2)
+        self.pub_relevancy = self.create_publisher(Image, "/ovnerf/relevancy_image", 2)
+        self.pub_mask = self.create_publisher(Image, "/ovnerf/query_mask", 2)
+        self.pub_cloud = self.create_publisher(PointCloud2, "/ovnerf/field_cloud", LATCHED)
+        self.pub_markers = self.create_publisher(MarkerArray, "/ovnerf/query_markers", LATCHED)
+        self.pub_status = self.create_publisher(TrainingStatus, "/ovnerf/training_status", 10)
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_timer(self.p["publish.status_period"], self._publish_status, callback_group=misc_group)
+        if self.p["publish.cloud_period"] > 0:
+            self.create_timer(self.p["publish.cloud_period"], self._publish_cloud_safe, callback_group=srv_group)
+        self._load_initial()
+        self.get_logger().info(f"serving /ovnerf/train, /ovnerf/query, /ovnerf/render on {self.output_dir} "
+                               f"(model: {self.checkpoint or 'none yet'})")
+
+    # ------------------------------------------------------------------ model
+    def _load_initial(self) -> None:
+        path = self.p["checkpoint"] or latest_checkpoint(self.output_dir)
+        if not path:
+            return
+        try:
+            self._load(Path(path))
+        except UserError as exc:
+            self.state, self.message = "error", f"cannot serve checkpoint: {exc}"
+            self.get_logger().error(self.message)
+
+    def _load(self, path: Path) -> None:
+        smap = SemanticMap.load(path, device=self.p["device"])
+        if not smap.views:
+            smap.views = self._store_views()
+        with self._lock:
+            self.smap, self.checkpoint = smap, str(path)
+        self.state, self.message = "ready", f"serving {path}"
+
+    def _require_map(self) -> SemanticMap:
+        with self._lock:
+            smap = self.smap
+        if smap is None:
+            raise NotTrainedError("no trained model yet: run the /ovnerf/train action or /ovnerf/load_checkpoint")
+        return smap
+
+    def _store_views(self) -> list[View]:
+        try:
+            from ovnerf.scene.store import SceneStore
+            store = SceneStore(self.scene_dir, create=False)
+        except UserError:
+            return []
+        out = []
+        for n in store.names():
+            K, H, W = store.intrinsics(n)
+            out.append(View(K, store.pose(n), H, W))
+        return out
+
+    def _default_view(self, smap: SemanticMap) -> View:
+        """The last keyframe of the store (the collector may still be adding), else the last
+        training view of the checkpoint; scaled to render.max_side."""
+        views = self._store_views() or smap.views
+        if not views:
+            raise UserError("no default camera: no keyframes and no views in the checkpoint")
+        return views[-1].scaled(self.p["render.max_side"])
+
+    def _request_view(self, smap: SemanticMap, pose, info, use_pose: bool = True) -> View:
+        default = self._default_view(smap) if (not use_pose or info.width == 0) else None
+        c2w = cv.pose_to_matrix(pose, what="camera_pose") if use_pose else default.c2w
+        if info.width == 0:
+            return View(default.K, c2w, default.H, default.W)
+        K, H, W = cv.camera_info_to_K(info)
+        return View(K, c2w, H, W)
+
+    # ------------------------------------------------------------------ training
+    def _on_goal(self, goal) -> GoalResponse:
+        with self._lock:
+            if self.busy:
+                self.get_logger().warning("train goal rejected: a training run is already active")
+                return GoalResponse.REJECT
+            self.busy = True
+        return GoalResponse.ACCEPT
+
+    def _report(self, stage, iteration, total, losses, psnr, eta_s, message="") -> None:
+        self.progress = {"stage": stage, "iteration": int(iteration), "total": int(total),
+                         "losses": dict(losses), "psnr": psnr, "eta_s": eta_s, "message": message}
+        self.state = "preprocessing" if stage == "preprocess" else "training"
+
+    def _feedback(self) -> Train.Feedback:
+        pr = self.progress
+        fb = Train.Feedback(stage=pr["stage"], iteration=pr["iteration"], total_iterations=pr["total"],
+                            loss=finite(pr["losses"].get("total", float("nan"))), psnr=finite(pr["psnr"]),
+                            eta_s=finite(pr["eta_s"], -1.0))
+        fb.losses_json = json.dumps({k: finite(v) for k, v in pr["losses"].items()})
+        return fb
+
+    def _execute(self, goal_handle):
+        g = goal_handle.request
+        result = Train.Result()
+        spec = JobSpec(output_dir=self.output_dir,
+                       vocabulary=list(g.vocabulary) or self.p["training.vocabulary"],
+                       preset=g.preset or self.p["training.preset"],
+                       iterations=int(g.iterations) or self.p["training.iterations"],
+                       options=self.p["training.options"], backend=self.p["training.backend"],
+                       use_rsr=bool(g.use_rsr), use_cse=bool(g.use_cse), resume=bool(g.resume),
+                       device=self.p["device"])
+        stop = threading.Event()
+        out: dict = {}
+
+        def work():
+            try:
+                if spec.preset not in ("cpu", "paper"):
+                    raise UserError(f"unknown preset '{spec.preset}' (cpu | paper)")
+                out["result"] = run_job(spec, self._report, stop.is_set)
+            except Stopped:
+                out["error"] = "cancelled during preprocessing"
+            except UserError as exc:
+                out["error"] = str(exc)
+            except Exception as exc:  # noqa: BLE001 - reported, the node stays up
+                out["error"] = f"training failed: {type(exc).__name__}: {exc}"
+                self.get_logger().error(traceback.format_exc())
+
+        self.progress.update(stage="preprocess", iteration=0, total=0, message="")
+        self.state, self.message = "preprocessing", "training started"
+        worker = threading.Thread(target=work, name="ovnerf-train", daemon=True)
+        t0 = time.time()
+        worker.start()
+        period = self.p["feedback_period"]
+        while worker.is_alive():
+            if goal_handle.is_cancel_requested and not stop.is_set():
+                stop.set()
+                self.get_logger().info("cancel requested: stopping after the current iteration")
+            goal_handle.publish_feedback(self._feedback())
+            worker.join(timeout=period)
+        res = out.get("result")
+        result.duration_s = float(time.time() - t0)
+        if res is not None and res.checkpoint:
+            try:
+                self._load(Path(res.checkpoint))
+            except UserError as exc:
+                self.get_logger().error(f"trained checkpoint cannot be served: {exc}")
+            result.checkpoint, result.iterations_done = res.checkpoint, res.iterations_done
+            result.psnr, result.miou, result.macc = finite(res.psnr), finite(res.miou), finite(res.macc)
+        with self._lock:
+            self.busy = False
+        if "error" in out:
+            result.success, result.message = False, out["error"]
+            self.state, self.message = ("ready" if self.smap is not None else "error"), out["error"]
+            if goal_handle.is_cancel_requested:
+                goal_handle.canceled()
+            else:
+                goal_handle.abort()
+            return result
+        if res.stopped or goal_handle.is_cancel_requested:
+            result.success = False
+            result.message = f"cancelled at iteration {res.iterations_done}/{res.total}; checkpoint kept: {res.checkpoint}"
+            goal_handle.canceled()
+        else:
+            result.success = True
+            result.message = f"trained {res.iterations_done} iterations in {result.duration_s:.0f} s"
+            goal_handle.succeed()
+        self.message = result.message
+        self.progress["stage"] = "done" if result.success else self.progress["stage"]
+        return result
+
+    # ------------------------------------------------------------------ services
+    def _on_query(self, req: Query.Request, resp: Query.Response) -> Query.Response:
+        t0 = time.time()
+        try:
+            smap = self._require_map()
+            text = req.text.strip()
+            if not text:
+                raise UserError("query text is empty")
+            view = self._request_view(smap, req.camera_pose, req.camera_info, req.use_pose)
+            thr = float(req.threshold) if req.threshold > 0 else self.p["query.threshold"]
+            if not 0.0 < thr < 1.0:
+                raise UserError(f"threshold {thr} must be in (0, 1)")
+            negatives = [n for n in req.negatives if n.strip()]
+            rel = smap.relevancy(text, negatives, view.K, view.c2w, view.H, view.W)
+            mask = ((rel["relevancy"] > thr) & (rel["acc"] >= 0.5)).astype(np.uint8) * 255
+            header = cv.make_header(self.p["map_frame"], self.get_clock().now().to_msg())
+            resp.relevancy = cv.array_to_image(rel["relevancy"].astype(np.float32), "32FC1", header)
+            resp.mask = cv.array_to_image(mask, "mono8", header)
+            self.pub_relevancy.publish(resp.relevancy)
+            self.pub_mask.publish(resp.mask)
+            max_points = int(req.max_points) or self.p["query.max_points"]
+            loc = smap.localize(text, negatives, threshold=thr, max_points=max_points,
+                                max_views=self.p["query.max_views"], max_side=self.p["query.max_side"],
+                                standoff=self.p["query.standoff"], ground_z=self.p["query.ground_z"])
+            resp.score = float(loc.score)
+            resp.centroid = cv.point(loc.centroid)
+            resp.bbox_min, resp.bbox_max = cv.vector3(loc.aabb_min), cv.vector3(loc.aabb_max)
+            T = np.eye(4)
+            T[:3, :3], T[:3, 3] = loc.obb_rotation, loc.obb_center
+            resp.bbox_pose = cv.matrix_to_pose(T)
+            resp.bbox_size = cv.vector3(loc.obb_size)
+            resp.points = cv.points_to_cloud(loc.points, None, header)
+            resp.nav_goal = cv.matrix_to_pose_stamped(loc.nav_goal, header)
+            resp.grasps = cv.matrices_to_pose_array(loc.grasps, header)
+            self.pub_markers.publish(cv.query_markers(text, loc.centroid, loc.aabb_min, loc.aabb_max,
+                                                      loc.nav_goal, header))
+            resp.success = True
+            resp.message = (f"'{text}': {loc.points.shape[0]} points from {loc.views_used} views, "
+                            f"score {loc.score:.2f}, {time.time() - t0:.2f} s")
+        except UserError as exc:
+            resp.success, resp.message = False, str(exc)
+        except Exception as exc:  # noqa: BLE001
+            self.get_logger().error(traceback.format_exc())
+            resp.success, resp.message = False, f"internal error: {type(exc).__name__}: {exc}"
+        return resp
+
+    def _on_render(self, req: RenderView.Request, resp: RenderView.Response) -> RenderView.Response:
+        try:
+            smap = self._require_map()
+            view = self._request_view(smap, req.camera_pose, req.camera_info, True)
+            out = smap.render(view.K, view.c2w, view.H, view.W)
+            header = cv.make_header(self.p["map_frame"], self.get_clock().now().to_msg())
+            pal = class_palette(len(smap.class_names))
+            lab16 = np.where(out["labels"] < 0, 65535, out["labels"]).astype(np.uint16)
+            resp.rgb = cv.array_to_image(out["rgb"], "rgb8", header)
+            resp.depth = cv.array_to_image(out["depth"].astype(np.float32), "32FC1", header)
+            resp.labels = cv.array_to_image(lab16, "mono16", header)
+            resp.labels_color = cv.array_to_image(colorize_labels(out["labels"], pal), "rgb8", header)
+            resp.legend = [ClassColor(class_id=i, name=n, color=ColorRGBA(r=pal[i, 0] / 255.0, g=pal[i, 1] / 255.0,
+                                                                          b=pal[i, 2] / 255.0, a=1.0))
+                           for i, n in enumerate(smap.class_names)]
+            self.pub_semantic.publish(resp.labels_color)
+            resp.success, resp.message = True, f"rendered {view.W}x{view.H}"
+        except UserError as exc:
+            resp.success, resp.message = False, str(exc)
+        except Exception as exc:  # noqa: BLE001
+            self.get_logger().error(traceback.format_exc())
+            resp.success, resp.message = False, f"internal error: {type(exc).__name__}: {exc}"
+        return resp
+
+    def _on_load(self, request, response):
+        path = self.p["checkpoint"] or latest_checkpoint(self.output_dir)
+        if not path:
+            response.success, response.message = False, f"no checkpoint under {self.output_dir / 'checkpoints'}"
+            return response
+        try:
+            self._load(Path(path))
+            response.success, response.message = True, f"loaded {path}"
+        except UserError as exc:
+            response.success, response.message = False, str(exc)
+        return response
+
+    def _publish_cloud(self) -> int:
+        smap = self._require_map()
+        pts, lab = smap.field_cloud(n=self.p["publish.cloud_points"])
+        pal = class_palette(len(smap.class_names))
+        header = cv.make_header(self.p["map_frame"], self.get_clock().now().to_msg())
+        self.pub_cloud.publish(cv.points_to_cloud(pts, pal[lab] if len(pal) else None, header))
+        return int(pts.shape[0])
+
+    def _publish_cloud_safe(self) -> None:
+        try:
+            self._publish_cloud()
+        except UserError:
+            pass
+
+    def _on_publish_cloud(self, request, response):
+        try:
+            n = self._publish_cloud()
+            response.success, response.message = True, f"published {n} points on /ovnerf/field_cloud"
+        except UserError as exc:
+            response.success, response.message = False, str(exc)
+        return response
+
+    # ------------------------------------------------------------------ status
+    def _publish_status(self) -> None:
+        pr = self.progress
+        n_kf = 0
+        try:
+            meta = json.loads((self.scene_dir / "transforms.json").read_text())
+            n_kf = len(meta.get("frames", []))
+        except (OSError, ValueError):
+            pass
+        stamp = self.get_clock().now().to_msg()
+        msg = TrainingStatus(header=cv.make_header(self.p["map_frame"], stamp), state=self.state,
+                             stage=pr["stage"], iteration=pr["iteration"], total_iterations=pr["total"],
+                             loss=finite(pr["losses"].get("total", float("nan"))), psnr=finite(pr["psnr"]),
+                             eta_s=finite(pr["eta_s"], -1.0), num_keyframes=n_kf, checkpoint=self.checkpoint,
+                             message=self.message)
+        self.pub_status.publish(msg)
+        st = DiagnosticStatus(name="ovnerf: trainer", hardware_id=str(self.output_dir), message=f"{self.state}: {self.message}")
+        st.level = DiagnosticStatus.ERROR if self.state == "error" else DiagnosticStatus.OK
+        st.values = [KeyValue(key="state", value=self.state), KeyValue(key="checkpoint", value=self.checkpoint),
+                     KeyValue(key="iteration", value=str(pr["iteration"])), KeyValue(key="keyframes", value=str(n_kf))]
+        self.pub_diag.publish(DiagnosticArray(header=cv.make_header("", stamp), status=[st]))

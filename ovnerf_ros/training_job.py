@@ -1,0 +1,154 @@
+"""One training run as the Train action executes it: preprocessing, then the two-stage trainer.
+
+Pure orchestration of ``ovnerf`` (no rclpy, no numerics): reads the scene store written by the
+collector, preprocesses its training split into ``<output_dir>/cache`` (resumable), trains into
+``<output_dir>/checkpoints/checkpoint.pt`` (written every ``checkpoint_every`` iterations and on
+stop), and resumes from that checkpoint when asked and compatible.
+
+Progress is reported through ``report(stage, iteration, total, losses, psnr, eta_s)``;
+``should_stop()`` is polled between views (preprocessing) and iterations (training).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ovnerf.errors import UserError
+
+
+class Stopped(Exception):
+    """Cancelled before training started."""
+
+
+@dataclass
+class JobSpec:
+    output_dir: Path
+    vocabulary: list[str]
+    preset: str = "cpu"
+    iterations: int = 0
+    options: list[str] = field(default_factory=list)     # TrainConfig key=value; foundation.key=value
+    backend: str = "simulated"
+    use_rsr: bool = True
+    use_cse: bool = True
+    resume: bool = True
+    device: str = "cpu"
+
+    @property
+    def scene_dir(self) -> Path:
+        return Path(self.output_dir).expanduser() / "scene"
+
+    @property
+    def cache_dir(self) -> Path:
+        return Path(self.output_dir).expanduser() / "cache"
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return Path(self.output_dir).expanduser() / "checkpoints"
+
+
+@dataclass
+class JobResult:
+    checkpoint: str
+    iterations_done: int
+    total: int
+    stopped: bool
+    psnr: float
+    duration_s: float
+    miou: float = float("nan")
+    macc: float = float("nan")
+
+
+def latest_checkpoint(output_dir) -> Path | None:
+    from ovnerf.training.trainer import CHECKPOINT_NAME
+    p = Path(output_dir).expanduser() / "checkpoints" / CHECKPOINT_NAME
+    return p if p.is_file() else None
+
+
+def _split_options(options: list[str]) -> tuple[list[str], dict]:
+    import yaml
+    train, found = [], {}
+    for o in options:
+        o = o.strip()
+        if not o:
+            continue
+        if "=" not in o:
+            raise UserError(f"training option '{o}' is not key=value")
+        if o.startswith("foundation."):
+            k, v = o[len("foundation."):].split("=", 1)
+            found[k.strip()] = yaml.safe_load(v)
+        else:
+            train.append(o)
+    return train, found
+
+
+def run_job(spec: JobSpec, report: Callable, should_stop: Callable[[], bool]) -> JobResult:
+    from ovnerf.field.semantic_field import FieldConfig
+    from ovnerf.foundation.registry import build_backends
+    from ovnerf.preprocess.cache import PreprocessCache
+    from ovnerf.preprocess.pipeline import parse_vocabulary, preprocess_views
+    from ovnerf.scene.store import SceneStore
+    from ovnerf.training.config import TrainConfig
+    from ovnerf.training.trainer import Trainer
+
+    t0 = time.time()
+    if not (spec.scene_dir / "transforms.json").is_file():
+        raise UserError(f"no keyframes yet: {spec.scene_dir} has no transforms.json")
+    store = SceneStore(spec.scene_dir, create=False)
+    train_names, _ = store.split()
+    if len(train_names) < 2:
+        raise UserError(f"need at least 2 training keyframes, the store has {len(store)} frame(s)")
+    vocab = parse_vocabulary(spec.vocabulary)
+    train_opts, found_opts = _split_options(spec.options)
+    cfg = TrainConfig.cpu_preset() if spec.preset == "cpu" else TrainConfig()
+    upd = {"use_rsr": bool(spec.use_rsr), "use_cse": bool(spec.use_cse)}
+    if spec.iterations > 0:
+        upd["iterations"] = int(spec.iterations)
+    cfg = cfg.replace(**upd).override(train_opts)
+    fcfg = FieldConfig.cpu_preset() if spec.preset == "cpu" else FieldConfig()
+
+    # ---- preprocessing (resumable cache)
+    found = {"clip": spec.backend, "device": spec.device, **found_opts}
+    clip, regions, dino = build_backends(found, label_names=store.class_names)
+    n = len(train_names)
+    done = [0]
+
+    def after_view(name):
+        done[0] += 1
+        report("preprocess", done[0], n, {}, float("nan"), float("nan"))
+        if should_stop():
+            raise Stopped()
+
+    report("preprocess", 0, n, {}, float("nan"), float("nan"))
+    preprocess_views(store.load, train_names, vocab, spec.cache_dir, clip, regions, dino,
+                     scene=str(spec.scene_dir), device=spec.device, progress=False, after_view=after_view)
+    cache = PreprocessCache(spec.cache_dir)
+    frames = store.frames(train_names)
+
+    # ---- training
+    trainer = Trainer(frames, cache, cache.text_embeddings(), field_cfg=fcfg, train_cfg=cfg,
+                      region_backend=regions, device=spec.device, out_dir=spec.checkpoint_dir,
+                      vocabulary=vocab, meta={"scene": str(spec.scene_dir)})
+    ck = trainer.checkpoint_path
+    if spec.resume and ck is not None and ck.is_file():
+        try:
+            trainer.resume(ck)
+        except UserError as exc:  # another vocabulary / another set of views: start afresh
+            report("stage1", 0, cfg.iterations, {}, float("nan"), float("nan"), f"not resuming: {exc}")
+
+    def cb(p):
+        stage = "stage1" if p.stage == 1 else "stage2_cse"
+        report(stage, p.iteration, p.total, dict(p.losses), float(p.psnr), float(p.eta_s), p.message)
+
+    res = trainer.train(cb, should_stop)
+    return JobResult(checkpoint=str(res.checkpoint or ""), iterations_done=int(res.iteration),
+                     total=int(res.total), stopped=bool(res.stopped),
+                     psnr=float(res.psnr) if res.psnr is not None else float("nan"),
+                     duration_s=time.time() - t0)
+
+
+def finite(x: float, default: float = 0.0) -> float:
+    return float(x) if x is not None and np.isfinite(x) else default
