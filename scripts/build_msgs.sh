@@ -61,13 +61,14 @@ export AMENT_PREFIX_PATH="$VENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
 # The generators run python scripts as children of cmake: give them the full bootstrapped env.
 export LD_LIBRARY_PATH="$VENV/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 unset _ROS_WHEELS_BOOTSTRAP_COMPLETE
+mkdir -p "$BUILD_DIR"
 cmake -S "$ROOT/msg" -B "$BUILD_DIR" \
     -DCMAKE_PREFIX_PATH="$VENV" \
     -DCMAKE_INSTALL_PREFIX="$VENV" \
     -DPython3_EXECUTABLE="$PY" \
     -DBUILD_TESTING=OFF \
     -DCMAKE_BUILD_TYPE=Release >"$BUILD_DIR.configure.log" 2>&1 \
-  || { mkdir -p "$BUILD_DIR"; tail -40 "$BUILD_DIR.configure.log" >&2; echo "build_msgs: cmake configure failed (log: $BUILD_DIR.configure.log)" >&2; exit 1; }
+  || { tail -40 "$BUILD_DIR.configure.log" >&2; echo "build_msgs: cmake configure failed (log: $BUILD_DIR.configure.log)" >&2; exit 1; }
 cmake --build "$BUILD_DIR" -j "$(nproc)" >"$BUILD_DIR.build.log" 2>&1 \
   || { tail -40 "$BUILD_DIR.build.log" >&2; echo "build_msgs: build failed (log: $BUILD_DIR.build.log)" >&2; exit 1; }
 cmake --install "$BUILD_DIR" >"$BUILD_DIR.install.log" 2>&1 \
