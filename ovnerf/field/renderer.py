@@ -1,0 +1,152 @@
+"""Volume rendering of a :class:`~ovnerf.field.semantic_field.SemanticField` (eqs. 1–2 of OV-NeRF).
+
+Sampling (TensoRF): each ray (unit direction d) is intersected with the scene AABB,
+``t_near = max(entry, near)``; samples ``t_k = t_near + step·(k + u)``, k < S, with u = 0 (eval) or
+one uniform jitter per ray (``perturb=True``, training). Samples outside the box or in empty
+alpha-mask cells get σ = 0 and are never evaluated.
+
+Compositing (:func:`composite`)::
+
+    α_k = 1 − exp(−σ_k δ_k),   T_k = Π_{j<k} (1 − α_j) = exp(−Σ_{j<k} σ_j δ_j),   w_k = T_k α_k
+    C = Σ_k w_k c_k,   depth = Σ_k w_k t_k,   acc = Σ_k w_k,   rgb += (1 − acc) · bg
+
+Appearance (RGB / feature / DINO heads) is evaluated only at samples with w_k > ``weight_threshold``
+(TensoRF's ray-marching threshold) once the field has an alpha mask; before its first
+``update_alpha_mask()`` every in-box sample is shaded (otherwise a freshly initialised field,
+whose weights are all ≈1e-5, would receive no colour gradient). Contributions are accumulated
+with ``index_add`` so no dense (rays × samples × D) tensor is ever built; the feature/DINO heads'
+final affine layer is applied after compositing (exact by linearity, see ``MLPHead.project``).
+
+``depth`` is the distance along the unit ray (use :func:`ovnerf.scene.rays.ray_z_scale` for z).
+Features are returned un-normalised (the losses use cosine similarity).
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import torch
+
+from ovnerf.scene.rays import get_rays
+
+ALL_OUTPUTS = ("rgb", "depth", "feature", "dino")
+
+
+def compute_weights(sigma: torch.Tensor, delta) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weights w (N,S), transmittance T (N,S)) for densities σ (N,S) and step lengths δ (N,S) or scalar."""
+    tau = sigma * delta
+    alpha = 1.0 - torch.exp(-tau)
+    T = torch.exp(-(torch.cumsum(tau, dim=-1) - tau))  # exclusive cumulative sum
+    return T * alpha, T
+
+
+def composite(sigma: torch.Tensor, delta, values: torch.Tensor | None = None):
+    """Pure α-compositing. Returns (Σ_k w_k values_k (N,C) or None, weights (N,S))."""
+    w, _ = compute_weights(sigma, delta)
+    out = None if values is None else (w.unsqueeze(-1) * values).sum(dim=-2)
+    return out, w
+
+
+def ray_aabb(rays_o: torch.Tensor, rays_d: torch.Tensor, aabb: torch.Tensor):
+    """Slab test: (t_entry (N,), t_exit (N,)); a ray misses the box where t_exit < t_entry."""
+    vec = torch.where(rays_d == 0, torch.full_like(rays_d, 1e-9), rays_d)
+    ta = (aabb[1] - rays_o) / vec
+    tb = (aabb[0] - rays_o) / vec
+    return torch.minimum(ta, tb).amax(-1), torch.maximum(ta, tb).amin(-1)
+
+
+def sample_along_rays(rays_o, rays_d, aabb, step: float, n_samples: int, near: float = 0.0,
+                      perturb: bool = False, generator: torch.Generator | None = None):
+    """Returns t (N,S), points (N,S,3), valid (N,S) bool (inside the AABB)."""
+    t_in, t_out = ray_aabb(rays_o, rays_d, aabb)
+    t0 = t_in.clamp(min=near)
+    k = torch.arange(n_samples, device=rays_o.device, dtype=rays_o.dtype)
+    if perturb:
+        u = torch.rand(rays_o.shape[0], 1, device=rays_o.device, dtype=rays_o.dtype, generator=generator)
+        k = k + u
+    t = t0[:, None] + step * k
+    pts = rays_o[:, None, :] + rays_d[:, None, :] * t[..., None]
+    valid = ((pts >= aabb[0]) & (pts <= aabb[1])).all(-1) & (t <= t_out[:, None])
+    return t, pts, valid
+
+
+def render_rays(field, rays_o: torch.Tensor, rays_d: torch.Tensor, outputs: Iterable[str] = ALL_OUTPUTS,
+                perturb: bool = False, white_bg: bool | None = None, n_samples: int | None = None,
+                generator: torch.Generator | None = None, return_weights: bool = False,
+                use_alpha_mask: bool = True) -> dict[str, torch.Tensor]:
+    """Render N rays (unit directions). ``outputs`` ⊆ {"rgb","depth","feature","dino"}; "acc" is always
+    returned; ``return_weights`` adds "weights" (N,S) and "t" (N,S). Differentiable."""
+    outputs = set(outputs)
+    unknown = outputs - set(ALL_OUTPUTS)
+    if unknown:
+        raise ValueError(f"unknown render outputs {sorted(unknown)}; choose from {ALL_OUTPUTS}")
+    cfg = field.cfg
+    white_bg = cfg.white_bg if white_bg is None else white_bg
+    step, S = field.sampling()
+    if n_samples is not None:
+        S = int(n_samples)
+    N = rays_o.shape[0]
+    t, pts, valid = sample_along_rays(rays_o, rays_d, field.aabb, step, S, cfg.near, perturb, generator)
+    if use_alpha_mask and field.has_alpha_mask() and valid.any():
+        v = valid.clone()
+        v[valid] = field.occupied(pts[valid])
+        valid = v
+    sigma = torch.zeros(N, S, device=rays_o.device, dtype=rays_o.dtype)
+    if valid.any():
+        sigma = sigma.masked_scatter(valid, field.density(pts[valid]))
+    weights, _ = compute_weights(sigma, step)
+    acc = weights.sum(-1)
+    result: dict[str, torch.Tensor] = {"acc": acc}
+    if "depth" in outputs:
+        result["depth"] = (weights * t).sum(-1)
+
+    heads = outputs & {"rgb", "feature", "dino"}
+    if heads:
+        thr = cfg.weight_threshold if field.has_alpha_mask() else 0.0
+        shade = valid & (weights > thr)
+        ray_idx, smp_idx = shade.nonzero(as_tuple=True)
+        w = weights[ray_idx, smp_idx].unsqueeze(-1)
+        app = field.app_feature(pts[ray_idx, smp_idx])
+        if "rgb" in heads:
+            c = field.rgb(app, rays_d[ray_idx])
+            rgb = torch.zeros(N, 3, device=rays_o.device, dtype=rays_o.dtype).index_add(0, ray_idx, w * c)
+            if white_bg:
+                rgb = rgb + (1.0 - acc).unsqueeze(-1)
+            result["rgb"] = rgb
+        if heads & {"feature", "dino"}:
+            wsum = torch.zeros(N, device=rays_o.device, dtype=rays_o.dtype).index_add(0, ray_idx, w[:, 0])
+        for key, head in (("feature", field.feature_head), ("dino", field.dino_head)):
+            if key in heads:
+                h = head.hidden(app)
+                hc = torch.zeros(N, h.shape[-1], device=rays_o.device, dtype=h.dtype).index_add(0, ray_idx, w * h)
+                result[key] = head.project(hc, wsum)
+    if return_weights:
+        result["weights"] = weights
+        result["t"] = t
+    return result
+
+
+@torch.no_grad()
+def render_image(field, K, c2w, H: int, W: int, chunk: int = 8192, device=None,
+                 outputs: Iterable[str] = ("rgb", "depth"), white_bg: bool | None = None,
+                 feature_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 out_device=None) -> dict[str, torch.Tensor]:
+    """Render a full H×W view (K 3×3, c2w 4×4 OpenCV) in chunks of ``chunk`` rays under no_grad.
+
+    Returns a dict of (H,W,…) tensors on ``out_device`` (default: ``device``): "acc" (H,W) plus the
+    requested outputs — "rgb" (H,W,3), "depth" (H,W), "feature" (H,W,D), "dino" (H,W,Dd).
+    ``feature_transform`` (e.g. ``lambda f: f @ text_emb.T``) is applied to each chunk's feature
+    before it is stored, so a full D=512 feature image never needs to exist in memory.
+    Peak memory is bounded by ``chunk`` (plus the outputs themselves).
+    """
+    device = torch.device(device) if device is not None else field.device
+    out_device = device if out_device is None else torch.device(out_device)
+    outputs = tuple(outputs)
+    rays_o, rays_d = get_rays(K, c2w, H, W, device=device)
+    parts: dict[str, list[torch.Tensor]] = {}
+    for i in range(0, rays_o.shape[0], chunk):
+        r = render_rays(field, rays_o[i:i + chunk], rays_d[i:i + chunk], outputs=outputs, white_bg=white_bg)
+        if feature_transform is not None and "feature" in r:
+            r["feature"] = feature_transform(r["feature"])
+        for k, v in r.items():
+            parts.setdefault(k, []).append(v.to(out_device))
+    return {k: torch.cat(v, 0).reshape(H, W, *v[0].shape[1:]) for k, v in parts.items()}

@@ -1,0 +1,282 @@
+"""On-disk keyframe store in nerfstudio's layout.
+
+Layout under ``root``::
+
+    transforms.json       nerfstudio metadata (+ "ovnerf_*" keys nerfstudio ignores)
+    images/NAME.png       RGB, 8 bit
+    depth/NAME.png        optional, uint16 millimetres (0 = unknown)      -> "depth_file_path"
+    labels/NAME.png       optional, uint8 class ids, 255 = void            -> "ovnerf_label_path"
+
+``transforms.json``: global intrinsics ``fl_x, fl_y, cx, cy, w, h`` (+ "camera_model": "OPENCV");
+a frame carries its own intrinsics keys only where they differ (nerfstudio reads per-frame keys
+first). ``transform_matrix`` is the camera-to-world pose in the **OpenGL** convention (converted
+from/to OpenCV by :mod:`ovnerf.scene.conventions`). Per frame also ``"timestamp"`` (seconds).
+Class names are stored in ``transforms.json["ovnerf_classes"]``.
+
+Durability: :meth:`SceneStore.add_frame` writes each file to a temporary name, fsyncs, and
+renames it atomically; only then is ``transforms.json`` rewritten (also atomically), so a crash
+never leaves ``transforms.json`` pointing at a missing or half-written image. Reopening a store
+continues it. The train/test split puts every 10th frame (index % 10 == 0, in store order) into
+the test set, as in the paper.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ovnerf.errors import UserError
+from ovnerf.scene.conventions import opencv_to_opengl, opengl_to_opencv
+from ovnerf.scene.frames import PosedFrame
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
+_INTR_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h")
+DEPTH_SCALE = 1000.0  # uint16 units per metre
+VOID_U8 = 255
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(str(path), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same directory, fsync, atomic rename."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _encode_png(arr: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".png", arr)
+    if not ok:
+        raise UserError("could not encode PNG")
+    return buf.tobytes()
+
+
+def _intrinsics_dict(K: np.ndarray, h: int, w: int) -> dict:
+    return {"fl_x": float(K[0, 0]), "fl_y": float(K[1, 1]), "cx": float(K[0, 2]),
+            "cy": float(K[1, 2]), "w": int(w), "h": int(h)}
+
+
+class SceneStore:
+    """Read/write a nerfstudio-style scene directory (see module docstring).
+
+    ``SceneStore(root, create=True)`` creates ``root`` if needed; an existing
+    ``transforms.json`` is loaded and continued. A corrupt or foreign file raises one
+    :class:`~ovnerf.errors.UserError` naming the file and the problem.
+    """
+
+    def __init__(self, root, create: bool = True):
+        self.root = Path(root)
+        self.meta_path = self.root / "transforms.json"
+        if self.root.exists() and not self.root.is_dir():
+            raise UserError(f"scene path is not a directory: {self.root}")
+        if self.meta_path.exists():
+            self.meta = self._read_meta()
+        elif create:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.meta = {"camera_model": "OPENCV", "frames": []}
+        else:
+            raise UserError(f"no transforms.json in {self.root} (not a scene directory)")
+        self._index = {self._frame_name(f): i for i, f in enumerate(self.meta["frames"])}
+        if len(self._index) != len(self.meta["frames"]):
+            raise UserError(f"{self.meta_path}: duplicate frame file names")
+
+    # ------------------------------------------------------------------ metadata
+    def _read_meta(self) -> dict:
+        try:
+            meta = json.loads(self.meta_path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise UserError(f"{self.meta_path}: not a readable JSON file ({exc})") from None
+        if not isinstance(meta, dict) or not isinstance(meta.get("frames"), list):
+            raise UserError(f"{self.meta_path}: not a nerfstudio transforms.json (no 'frames' list)")
+        for i, fr in enumerate(meta["frames"]):
+            if not isinstance(fr, dict) or "file_path" not in fr or "transform_matrix" not in fr:
+                raise UserError(f"{self.meta_path}: frame {i} lacks 'file_path' or 'transform_matrix'")
+            try:
+                m = np.asarray(fr["transform_matrix"], dtype=np.float64)
+            except (TypeError, ValueError):
+                m = None
+            if m is None or m.shape not in ((4, 4), (3, 4)) or not np.all(np.isfinite(m)):
+                raise UserError(f"{self.meta_path}: frame {i} has an invalid 'transform_matrix'")
+            for k in _INTR_KEYS:
+                if k not in fr and k not in meta:
+                    raise UserError(f"{self.meta_path}: frame {i} has no intrinsics key '{k}'")
+        classes = meta.get("ovnerf_classes", [])
+        if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+            raise UserError(f"{self.meta_path}: 'ovnerf_classes' must be a list of strings")
+        return meta
+
+    def _write_meta(self) -> None:
+        atomic_write_bytes(self.meta_path, json.dumps(self.meta, indent=2).encode())
+
+    @staticmethod
+    def _frame_name(fr: dict) -> str:
+        return Path(fr["file_path"]).stem
+
+    # ------------------------------------------------------------------ queries
+    def __len__(self) -> int:
+        return len(self.meta["frames"])
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._index
+
+    def names(self) -> list[str]:
+        return [self._frame_name(f) for f in self.meta["frames"]]
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.meta.get("ovnerf_classes", []))
+
+    def set_class_names(self, names: list[str]) -> None:
+        names = [str(n) for n in names]
+        if len(names) > VOID_U8:
+            raise UserError(f"at most {VOID_U8} classes fit the uint8 label PNGs, got {len(names)}")
+        self.meta["ovnerf_classes"] = names
+        self._write_meta()
+
+    def split(self) -> tuple[list[str], list[str]]:
+        """(train_names, test_names): frame i (store order) is a test frame iff i % 10 == 0."""
+        names = self.names()
+        return ([n for i, n in enumerate(names) if i % 10 != 0],
+                [n for i, n in enumerate(names) if i % 10 == 0])
+
+    def intrinsics(self, name: str) -> tuple[np.ndarray, int, int]:
+        """(K 3×3 float64, H, W) of a frame (per-frame keys override global ones)."""
+        fr = self._frame_meta(name)
+        v = {k: fr.get(k, self.meta.get(k)) for k in _INTR_KEYS}
+        K = np.array([[v["fl_x"], 0, v["cx"]], [0, v["fl_y"], v["cy"]], [0, 0, 1]], dtype=np.float64)
+        return K, int(v["h"]), int(v["w"])
+
+    def pose(self, name: str) -> np.ndarray:
+        """OpenCV-convention c2w (4×4 float64) of a frame, without reading its image."""
+        m = np.asarray(self._frame_meta(name)["transform_matrix"], dtype=np.float64)
+        if m.shape == (3, 4):
+            m = np.vstack([m, [0, 0, 0, 1]])
+        return opengl_to_opencv(m)
+
+    def _frame_meta(self, name: str) -> dict:
+        if name not in self._index:
+            raise UserError(f"no frame named '{name}' in {self.root}")
+        return self.meta["frames"][self._index[name]]
+
+    def _resolve(self, rel: str) -> Path:
+        p = Path(rel)
+        return p if p.is_absolute() else self.root / p
+
+    def _read_png(self, rel: str, flags: int, what: str, name: str) -> np.ndarray:
+        path = self._resolve(rel)
+        if not path.is_file():
+            raise UserError(f"{what} of frame '{name}' is missing: {path}")
+        img = cv2.imread(str(path), flags)
+        if img is None:
+            raise UserError(f"{what} of frame '{name}' is not a readable image: {path}")
+        return img
+
+    def load(self, name: str) -> PosedFrame:
+        fr = self._frame_meta(name)
+        K, h, w = self.intrinsics(name)
+        img = self._read_png(fr["file_path"], cv2.IMREAD_COLOR, "image", name)
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        if img.shape[:2] != (h, w):
+            raise UserError(f"image of frame '{name}' is {img.shape[1]}x{img.shape[0]}, "
+                            f"transforms.json says {w}x{h}")
+        depth = labels = None
+        if fr.get("depth_file_path"):
+            d = self._read_png(fr["depth_file_path"], cv2.IMREAD_UNCHANGED, "depth", name)
+            if d.ndim != 2 or d.shape != (h, w):
+                raise UserError(f"depth of frame '{name}' must be a single-channel {w}x{h} PNG")
+            scale = float(self.meta.get("ovnerf_depth_scale", 1.0 / DEPTH_SCALE))
+            depth = d.astype(np.float32) * np.float32(scale)
+        if fr.get("ovnerf_label_path"):
+            lab = self._read_png(fr["ovnerf_label_path"], cv2.IMREAD_UNCHANGED, "labels", name)
+            if lab.ndim != 2 or lab.shape != (h, w) or lab.dtype != np.uint8:
+                raise UserError(f"labels of frame '{name}' must be a uint8 single-channel {w}x{h} PNG")
+            labels = lab.astype(np.int16)
+            labels[lab == VOID_U8] = -1
+        return PosedFrame(name=name, image=img, K=K, c2w=self.pose(name),
+                          timestamp=float(fr.get("timestamp", 0.0)), depth=depth, labels=labels)
+
+    def frames(self, names: list[str] | None = None) -> list[PosedFrame]:
+        return [self.load(n) for n in (self.names() if names is None else names)]
+
+    def last_frame(self) -> PosedFrame | None:
+        return self.load(self.names()[-1]) if len(self) else None
+
+    # ------------------------------------------------------------------ writing
+    def add_frame(self, frame: PosedFrame) -> str:
+        """Append a frame; returns its name. Raises UserError on a duplicate name or bad arrays."""
+        name = frame.name
+        if not isinstance(name, str) or not _NAME_RE.match(name):
+            raise UserError(f"invalid frame name {name!r} (use letters, digits, '_', '-', '.')")
+        if name in self._index:
+            raise UserError(f"frame '{name}' already exists in {self.root}")
+        img = np.asarray(frame.image)
+        if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+            raise UserError(f"frame '{name}': image must be uint8 HxWx3 RGB, got {img.dtype} {img.shape}")
+        h, w = img.shape[:2]
+        K = np.asarray(frame.K, dtype=np.float64)
+        c2w = np.asarray(frame.c2w, dtype=np.float64)
+        if K.shape != (3, 3) or not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
+            raise UserError(f"frame '{name}': K must be a finite 3x3 matrix with positive focal lengths")
+        if c2w.shape != (4, 4) or not np.all(np.isfinite(c2w)):
+            raise UserError(f"frame '{name}': c2w must be a finite 4x4 matrix")
+        for what, arr in (("depth", frame.depth), ("labels", frame.labels)):
+            if arr is not None and np.asarray(arr).shape != (h, w):
+                raise UserError(f"frame '{name}': {what} must be {h}x{w}, got {np.asarray(arr).shape}")
+
+        entry: dict = {"file_path": f"images/{name}.png",
+                       "transform_matrix": opencv_to_opengl(c2w).tolist(),
+                       "timestamp": float(frame.timestamp)}
+        intr = _intrinsics_dict(K, h, w)
+        if not all(k in self.meta for k in _INTR_KEYS):
+            self.meta.update(intr)
+        for k, v in intr.items():
+            if not np.isclose(self.meta[k], v):
+                entry[k] = v
+
+        (self.root / "images").mkdir(exist_ok=True)
+        atomic_write_bytes(self.root / entry["file_path"], _encode_png(cv2.cvtColor(img, cv2.COLOR_RGB2BGR)))
+        if frame.depth is not None:
+            d = np.nan_to_num(np.asarray(frame.depth, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+            d16 = np.clip(np.round(d * DEPTH_SCALE), 0, 65535).astype(np.uint16)
+            entry["depth_file_path"] = f"depth/{name}.png"
+            (self.root / "depth").mkdir(exist_ok=True)
+            atomic_write_bytes(self.root / entry["depth_file_path"], _encode_png(d16))
+            self.meta["ovnerf_depth_scale"] = 1.0 / DEPTH_SCALE
+        if frame.labels is not None:
+            lab = np.asarray(frame.labels).astype(np.int64)
+            if lab.max(initial=-1) >= VOID_U8 or lab.min(initial=0) < -1:
+                raise UserError(f"frame '{name}': label ids must be in [-1, {VOID_U8 - 1}]")
+            lab8 = np.where(lab < 0, VOID_U8, lab).astype(np.uint8)
+            entry["ovnerf_label_path"] = f"labels/{name}.png"
+            (self.root / "labels").mkdir(exist_ok=True)
+            atomic_write_bytes(self.root / entry["ovnerf_label_path"], _encode_png(lab8))
+
+        self.meta["frames"].append(entry)
+        self._index[name] = len(self.meta["frames"]) - 1
+        try:
+            self._write_meta()
+        except BaseException:
+            self.meta["frames"].pop()
+            del self._index[name]
+            raise
+        return name
