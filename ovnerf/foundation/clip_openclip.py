@@ -1,0 +1,179 @@
+"""Dense CLIP features by the 3DOVS multi-scale crop recipe, with open_clip.
+
+Model: any open_clip model name (default ``ViT-B-16``) with a **local** checkpoint file
+(``clip_checkpoint``; OpenAI or LAION weights as open_clip loads them), or
+``local-dir:/path`` (an ``open_clip_config.json`` + weights). Nothing is downloaded.
+
+Recipe (per image I of size H×W, per scale s ∈ ``scales``):
+
+1. square crops of side c_s = round(s · min(H, W)) px (at least ``min_crop``) on a sliding
+   window with step round(``stride`` · c_s); window origins are spread evenly over
+   [0, W − c_s] × [0, H − c_s] (n = ⌈(W − c_s)/step⌉ + 1 per axis), so the image is covered;
+2. every crop is cut and resized to the model's input size in one batched
+   ``torchvision.ops.roi_align`` call (bilinear, ⌈c_s/R⌉² samples per output pixel, i.e.
+   area-averaged when down-sizing), normalised with the model's mean/std and encoded in batches
+   of ``batch_size`` (fp16 on CUDA); embeddings are L2-normalised;
+3. each crop embedding is *spread* to the cells of the output grid — (h, w) =
+   (⌈H/grid_stride⌉, ⌈W/grid_stride⌉), cell centres ((j + ½)·W/w, (i + ½)·H/h) — whose
+   centres lie inside the crop; a cell's feature at scale s is the mean of the embeddings of
+   all scale-s crops covering it (a summed-area/difference-array accumulation, no loops over
+   cells), re-normalised. Result: F^s, (S, h, w, D).
+
+**Per-pixel scale selection** (text-dependent, :meth:`select_scale`, cached separately): with
+vocabulary embeddings t_1..t_M, p_s(c) = softmax_c(cos(t_c, F^s)/τ), τ = 0.01, and
+s* = argmax_s max_c p_s(c): each cell takes the scale at which it is most confidently a single
+vocabulary class (ties → the first scale in ``scales``). F = F^{s*}.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ovnerf.errors import MissingWeightsError, UserError
+from ovnerf.foundation.base import TextImageBackend, l2_normalize
+from ovnerf.foundation.weights import SOURCES, file_sha256, require_file
+
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def crop_boxes(H: int, W: int, scales, stride: float, min_crop: int = 16) -> list[torch.Tensor]:
+    """Per scale, (N_s, 4) float boxes (x0, y0, x1, y1) in pixels (see module docstring)."""
+    out = []
+    for s in scales:
+        c = int(min(max(min_crop, round(float(s) * min(H, W))), min(H, W)))
+        step = max(1, int(round(stride * c)))
+        nx = math.ceil((W - c) / step) + 1 if W > c else 1
+        ny = math.ceil((H - c) / step) + 1 if H > c else 1
+        xs = torch.linspace(0, W - c, nx).round()
+        ys = torch.linspace(0, H - c, ny).round()
+        yy, xx = torch.meshgrid(ys, xs, indexing="ij")
+        x0, y0 = xx.reshape(-1), yy.reshape(-1)
+        out.append(torch.stack([x0, y0, x0 + c, y0 + c], dim=1))
+    return out
+
+
+def spread_to_grid(boxes: torch.Tensor, emb: torch.Tensor, H: int, W: int, h: int, w: int) -> torch.Tensor:
+    """Mean of the embeddings of the boxes covering each grid cell centre → (h, w, D), unnormalised.
+
+    Cell (i, j) has centre ((j+½)·W/w, (i+½)·H/h); box (x0,y0,x1,y1) covers the cells with
+    x0 ≤ centre_x < x1 and y0 ≤ centre_y < y1. Cells covered by no box get zeros.
+    """
+    D = emb.shape[1]
+    dev = emb.device
+    b = boxes.to(dev).double()
+    j0 = torch.ceil(b[:, 0] * w / W - 0.5).long().clamp(0, w)
+    j1 = torch.ceil(b[:, 2] * w / W - 0.5).long().clamp(0, w)
+    i0 = torch.ceil(b[:, 1] * h / H - 0.5).long().clamp(0, h)
+    i1 = torch.ceil(b[:, 3] * h / H - 0.5).long().clamp(0, h)
+    vals = torch.cat([emb.float(), torch.ones(len(emb), 1, device=dev)], dim=1)  # + count column
+    diff = torch.zeros(h + 1, w + 1, D + 1, device=dev)
+    for ii, jj, sign in ((i0, j0, 1.0), (i0, j1, -1.0), (i1, j0, -1.0), (i1, j1, 1.0)):
+        diff.index_put_((ii, jj), sign * vals, accumulate=True)
+    acc = diff.cumsum(0).cumsum(1)[:h, :w]
+    cnt = acc[..., D:]
+    return torch.where(cnt > 0, acc[..., :D] / cnt.clamp_min(1e-6), torch.zeros_like(acc[..., :D]))
+
+
+class OpenCLIPCrops(TextImageBackend):
+    selection_temperature = 0.01
+
+    def __init__(self, model, tokenizer, model_name: str, checkpoint_sha: str = "", device="cpu",
+                 scales=(0.5, 0.35, 0.2), stride: float = 0.5, grid_stride: int = 16,
+                 batch_size: int = 32, fp16: bool | None = None, min_crop: int = 16):
+        self.device = torch.device(device)
+        self.fp16 = (self.device.type == "cuda") if fp16 is None else bool(fp16)
+        self.model = model.eval().to(self.device)
+        if self.fp16:
+            self.model = self.model.half()
+        self.tokenizer = tokenizer
+        self.model_name = model_name
+        self.checkpoint_sha = checkpoint_sha
+        self.name = f"open_clip:{model_name} (3DOVS crops)"
+        if not scales or stride <= 0 or grid_stride < 1 or batch_size < 1:
+            raise UserError("open_clip: need ≥1 scale, stride > 0, grid_stride ≥ 1, batch_size ≥ 1")
+        self.scales = tuple(float(s) for s in scales)
+        self.stride = float(stride)
+        self.grid_stride = int(grid_stride)
+        self.batch_size = int(batch_size)
+        self.min_crop = int(min_crop)
+        size = getattr(model.visual, "image_size", 224)
+        self.input_size = int(size[0] if isinstance(size, (tuple, list)) else size)
+        cfg = getattr(model.visual, "preprocess_cfg", {}) or {}
+        mean = cfg.get("mean", getattr(model.visual, "image_mean", None) or OPENAI_MEAN)
+        std = cfg.get("std", getattr(model.visual, "image_std", None) or OPENAI_STD)
+        self.mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
+        with torch.no_grad():
+            self.dim = int(self.encode_text(["a"]).shape[1])
+
+    @classmethod
+    def from_pretrained(cls, model_name: str = "ViT-B-16", checkpoint=None, device="cpu", **kw):
+        import open_clip
+        if str(model_name).startswith("local-dir:"):
+            d = Path(str(model_name)[len("local-dir:"):]).expanduser()
+            if not (d / "open_clip_config.json").is_file():
+                raise MissingWeightsError(str(d / "open_clip_config.json"), "clip_model",
+                                          SOURCES["clip_checkpoint"])
+            model = open_clip.create_model(f"local-dir:{d}", device=device)
+            ckpts = sorted(p for p in d.iterdir() if p.suffix in (".bin", ".pth", ".safetensors"))
+            if not ckpts:
+                raise MissingWeightsError(str(d / "open_clip_pytorch_model.bin"), "clip_model",
+                                          SOURCES["clip_checkpoint"])
+            sha = file_sha256(ckpts[0])
+        else:
+            path = require_file(checkpoint, "clip_checkpoint")
+            if model_name.replace("/", "-") not in open_clip.list_models():
+                raise UserError(f"unknown open_clip model '{model_name}' (see open_clip.list_models())")
+            model = open_clip.create_model(model_name, pretrained=str(path), device=device)
+            sha = file_sha256(path)
+        tokenizer = open_clip.get_tokenizer(model_name)
+        return cls(model, tokenizer, str(model_name), sha, device=device, **kw)
+
+    def fingerprint(self) -> dict:
+        return {"name": self.name, "model": self.model_name, "sha256": self.checkpoint_sha,
+                "scales": list(self.scales), "stride": self.stride, "grid_stride": self.grid_stride,
+                "min_crop": self.min_crop, "fp16": self.fp16}
+
+    @torch.no_grad()
+    def encode_text(self, texts: list[str]) -> torch.Tensor:
+        tokens = self.tokenizer(list(texts)).to(self.device)
+        return l2_normalize(self.model.encode_text(tokens).float())
+
+    @torch.no_grad()
+    def encode_crops(self, image: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+        """image (3, H, W) float [0, 1]; boxes (N, 4) → (N, D) L2-normalised embeddings."""
+        from torchvision.ops import roi_align
+        R = self.input_size
+        out = []
+        for s in range(0, len(boxes), self.batch_size):
+            b = boxes[s:s + self.batch_size].to(self.device, torch.float32)
+            side = float((b[:, 2] - b[:, 0]).max())
+            rois = torch.cat([torch.zeros(len(b), 1, device=self.device), b], dim=1)
+            crops = roi_align(image[None], rois, output_size=(R, R), spatial_scale=1.0,
+                              sampling_ratio=max(1, math.ceil(side / R)), aligned=True)
+            crops = (crops - self.mean) / self.std
+            if self.fp16:
+                crops = crops.half()
+            out.append(l2_normalize(self.model.encode_image(crops).float()))
+        return torch.cat(out)
+
+    @torch.no_grad()
+    def multiscale_features(self, frame) -> torch.Tensor:
+        img = np.asarray(frame.image if hasattr(frame, "image") else frame)
+        if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+            raise UserError(f"open_clip: image must be uint8 HxWx3 RGB, got {img.dtype} {img.shape}")
+        H, W = img.shape[:2]
+        h, w = -(-H // self.grid_stride), -(-W // self.grid_stride)
+        image = torch.from_numpy(img).to(self.device).permute(2, 0, 1).float() / 255.0
+        per_scale = crop_boxes(H, W, self.scales, self.stride, self.min_crop)
+        emb = self.encode_crops(image, torch.cat(per_scale))
+        maps, k = [], 0
+        for boxes in per_scale:
+            maps.append(spread_to_grid(boxes, emb[k:k + len(boxes)], H, W, h, w))
+            k += len(boxes)
+        return l2_normalize(torch.stack(maps))
