@@ -19,9 +19,11 @@ split as ``c2w = T_map_base · T_base_link · T_link_optical``: ``base_link`` is
 ground projection (x, y, z = 0) with the yaw of the camera's viewing direction; the remainder
 (height, pitch, roll) is ``base_link → camera_link``.
 
-Intrinsics: ROS (like OpenCV) puts pixel centres at integer coordinates, this project at
-``u + 0.5`` (docs/ARCHITECTURE.md), so ``CameraInfo.k`` has ``cx_ros = cx − 0.5``,
-``cy_ros = cy − 0.5`` (fx, fy unchanged); an importer adds the 0.5 back.
+Intrinsics: ``CameraInfo.k`` is the scene's K verbatim and ``p = [K | 0]``, exactly as
+``ovnerf_ros.conversions.K_to_camera_info`` / ``camera_info_to_K`` map them, so a bag round trip
+(export → ``ovnerf import-bag``) reproduces K bit for bit. (Strictly, ROS puts pixel centres at
+integer coordinates and this project at ``u + 0.5``; the project treats CameraInfo's K as its own
+K throughout, a half-pixel convention choice made in one place: the ROS conversions.)
 """
 from __future__ import annotations
 
@@ -142,7 +144,7 @@ def export_bag(scene_dir, bag_path=None, *, overwrite: bool = False,
 
             h, wd = frame.height, frame.width
             K = frame.K
-            k = np.array([K[0, 0], 0.0, K[0, 2] - 0.5, 0.0, K[1, 1], K[1, 2] - 0.5, 0.0, 0.0, 1.0])
+            k = np.asarray(K, np.float64).reshape(-1)
             p = np.array([k[0], 0.0, k[2], 0.0, 0.0, k[4], k[5], 0.0, 0.0, 0.0, 1.0, 0.0])
             hdr = Header(stamp=t, frame_id=OPTICAL_FRAME)
             info = CameraInfo(header=hdr, height=h, width=wd, distortion_model="plumb_bob",

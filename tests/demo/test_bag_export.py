@@ -65,7 +65,8 @@ def test_bag_round_trip(small_scene, tmp_path):
         assert (img.height, img.width, img.step) == (f.height, f.width, 3 * f.width)
         assert bytes(img.data) == f.image.tobytes()
         K = np.asarray(info.k).reshape(3, 3)
-        np.testing.assert_allclose(K + np.array([[0, 0, 0.5], [0, 0, 0.5], [0, 0, 0]]), f.K, atol=1e-12)
+        np.testing.assert_array_equal(K, f.K)
+        np.testing.assert_array_equal(np.asarray(info.p).reshape(3, 4)[:, :3], f.K)
         assert (info.height, info.width) == (f.height, f.width)
         stamp = img.header.stamp.sec * 1_000_000_000 + img.header.stamp.nanosec
         c2w = dyn[(MAP_FRAME, BASE_FRAME)][stamp] @ T_static
