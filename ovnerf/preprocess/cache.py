@@ -131,7 +131,8 @@ def load_npz(path: Path) -> dict | None:
 def pack_masks(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     m = np.asarray(masks, dtype=bool)
     K = m.shape[0]
-    return np.packbits(m.reshape(K, -1), axis=1), np.array(m.shape, dtype=np.int64)
+    flat = m.reshape(K, m.shape[1] * m.shape[2])
+    return np.packbits(flat, axis=1), np.array(m.shape, dtype=np.int64)
 
 
 def unpack_masks(packed: np.ndarray, shape) -> np.ndarray:

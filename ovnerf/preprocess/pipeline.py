@@ -30,9 +30,11 @@ import numpy as np
 import torch
 
 from ovnerf.errors import UserError
+from ovnerf.foundation.base import gather_scale
 from ovnerf.preprocess.cache import (FORMAT_VERSION, PreprocessCache, fingerprint_hash,
-                                     image_sha, pack_masks)
+                                     image_sha, pack_masks, save_npz, unpack_masks)
 from ovnerf.preprocess.relevancy import relevancy_map
+from ovnerf.training.rsr import region_semantic_ranking
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +83,6 @@ def preprocess_views(load_frame: Callable[[str], object], names: Iterable[str], 
     """
     from tqdm import tqdm
 
-    from ovnerf.training.rsr import region_semantic_ranking
-
     t0 = time.perf_counter()
     vocabulary = parse_vocabulary(vocabulary)
     names = list(names)
@@ -116,7 +116,6 @@ def preprocess_views(load_frame: Callable[[str], object], names: Iterable[str], 
         text_emb = torch.from_numpy(txt["text_emb"].astype(np.float32)).to(device)
     else:
         text_emb = clip.encode_text(vocabulary).float().to(device)
-        from ovnerf.preprocess.cache import save_npz
         save_npz(cache.root / "text.npz", {"vocabulary": np.array(vocabulary),
                                            "text_emb": text_emb.cpu().numpy().astype(np.float32),
                                            "fingerprint": np.array(fps["text"])})
@@ -149,10 +148,8 @@ def preprocess_views(load_frame: Callable[[str], object], names: Iterable[str], 
                 "dino": dino.features(frame.image).detach().to(torch.float16).cpu().numpy()})
 
         def compute_text():
-            from ovnerf.preprocess.cache import unpack_masks
             ms = torch.from_numpy(clip_a["clip_ms"].astype(np.float32)).to(device)
             scale = clip.select_scale(ms, text_emb)
-            from ovnerf.foundation.base import gather_scale
             feat = gather_scale(ms, scale)
             S = relevancy_map(feat, text_emb, H, W)
             masks = torch.from_numpy(unpack_masks(reg_a["regions_packed"], reg_a["regions_shape"])).to(device)
