@@ -234,10 +234,10 @@ class TrainerNode(Node):
     def _on_query(self, req: Query.Request, resp: Query.Response) -> Query.Response:
         t0 = time.time()
         try:
-            smap = self._require_map()
             text = req.text.strip()
             if not text:
                 raise UserError("query text is empty")
+            smap = self._require_map()
             view = self._request_view(smap, req.camera_pose, req.camera_info, req.use_pose)
             thr = float(req.threshold) if req.threshold > 0 else self.p["query.threshold"]
             if not 0.0 < thr < 1.0:
