@@ -408,10 +408,27 @@ def _plant(pot: Material, leaves: Material, rng) -> list[Part]:
 
 # ----------------------------------------------------------------------------- the room
 def build_room(seed: int = 0, layout: str = "default") -> Room:
-    """Build the demo room for ``seed`` (deterministic: same seed → identical geometry)."""
+    """Build the demo room for ``seed`` (deterministic: same seed → identical geometry).
+
+    Layout sampling is rejection-based; in the rare case that a draw cannot place everything,
+    the draw is repeated with the random stream ``(seed, attempt)`` — still deterministic."""
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r} (known: {', '.join(LAYOUTS)})")
-    rng = np.random.default_rng(seed)
+    err = None
+    for attempt in range(20):
+        rng = np.random.default_rng(seed if attempt == 0 else [seed, attempt])
+        try:
+            return _build_room(rng, seed, layout)
+        except _PlacementError as exc:
+            err = exc
+    raise RuntimeError(f"could not lay out the room for seed {seed}: {err}")
+
+
+class _PlacementError(RuntimeError):
+    pass
+
+
+def _build_room(rng: np.random.Generator, seed: int, layout: str) -> Room:
     W = float(np.round(rng.uniform(6.4, 7.2), 2))
     D = float(np.round(rng.uniform(5.0, 5.8), 2))
     H = float(np.round(rng.uniform(2.6, 2.9), 2))
@@ -464,7 +481,7 @@ def build_room(seed: int = 0, layout: str = "default") -> Room:
             tpos = float(rng.uniform(-L / 2 + width / 2 + 0.25, L / 2 - width / 2 - 0.25))
             if lay.interval_free(wall, tpos - width / 2, tpos + width / 2):
                 return wall, tpos
-        raise RuntimeError("no free wall interval")
+        raise _PlacementError("no free wall interval")
 
     # ---- door (with its swing area kept free)
     door_w, door_h = 0.9, 2.05
@@ -560,7 +577,7 @@ def build_room(seed: int = 0, layout: str = "default") -> Room:
                 add("chair", f"chair_{i}", cparts)
             break
     else:
-        raise RuntimeError(f"seed {seed}: could not place the table group")
+        raise _PlacementError(f"seed {seed}: could not place the table group")
 
     rug_w = float(min(a - 0.2, rng.uniform(1.5, 2.1)))
     rug_d = float(min(1.6 * b, rng.uniform(1.8, 2.4)))
@@ -577,7 +594,7 @@ def build_room(seed: int = 0, layout: str = "default") -> Room:
     sofa_local, _ = _sofa(sofa_w, sofa_fabric, foot)
     res = against_wall(sofa_local, sofa_w, tall=False)
     if res is None:
-        raise RuntimeError(f"seed {seed}: could not place the sofa")
+        raise _PlacementError(f"seed {seed}: could not place the sofa")
     sofa_parts, sofa_wall, sofa_t = res
     add("sofa", "sofa", sofa_parts)
     Rs, os_ = lay.wall_pose(sofa_wall, sofa_t)
@@ -608,7 +625,7 @@ def build_room(seed: int = 0, layout: str = "default") -> Room:
         if res is not None:
             break
     if res is None:
-        raise RuntimeError(f"seed {seed}: could not place the bookshelf")
+        raise _PlacementError(f"seed {seed}: could not place the bookshelf")
     all_parts, wall_s, t_s = res
     add("bookshelf", "bookshelf", all_parts[:len(shelf_local)])
     n_books = len(books_local)
@@ -628,7 +645,7 @@ def build_room(seed: int = 0, layout: str = "default") -> Room:
     cab_local = _cabinet(cab_w, cab_d, cab_h, cab_body, cab_top, knob)
     res = against_wall(cab_local + lamp_local, cab_w + 0.02, tall=False)
     if res is None:
-        raise RuntimeError(f"seed {seed}: could not place the cabinet")
+        raise _PlacementError(f"seed {seed}: could not place the cabinet")
     all_parts, _, _ = res
     add("cabinet", "cabinet", all_parts[:len(cab_local)])
     add("lamp", "table_lamp", all_parts[len(cab_local):])
@@ -657,7 +674,7 @@ def build_room(seed: int = 0, layout: str = "default") -> Room:
     leaves = pal.make("foliage", pal.jitter((0.12, 0.35, 0.1), 0.04), pal.jitter((0.35, 0.6, 0.2), 0.05))
     res = corner_or_wall(_plant(pot, leaves, rng), True)
     if res is None:
-        raise RuntimeError(f"seed {seed}: could not place the plant")
+        raise _PlacementError(f"seed {seed}: could not place the plant")
     add("plant", "plant", res[0])
 
     # boxes: a stack of 2–3 cardboard boxes
@@ -677,7 +694,7 @@ def build_room(seed: int = 0, layout: str = "default") -> Room:
     flat = [p for s in stack_local for p in s]
     res = corner_or_wall(flat, False)
     if res is None:
-        raise RuntimeError(f"seed {seed}: could not place the boxes")
+        raise _PlacementError(f"seed {seed}: could not place the boxes")
     for i, p in enumerate(res[0]):
         add("box", f"box_{i}", [p])
 
