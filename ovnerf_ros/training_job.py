@@ -62,6 +62,19 @@ class JobResult:
     macc: float = float("nan")
 
 
+class NoRegions:
+    """Region backend that proposes nothing (``foundation.sam=none``): RSR leaves S unchanged.
+    For quick runs on small machines; not the method."""
+
+    name = "none"
+
+    def generate(self, image):
+        return np.zeros((0,) + tuple(np.asarray(image).shape[:2]), dtype=bool)
+
+    def fingerprint(self) -> dict:
+        return {"name": self.name}
+
+
 def latest_checkpoint(output_dir) -> Path | None:
     from ovnerf.training.trainer import CHECKPOINT_NAME
     p = Path(output_dir).expanduser() / "checkpoints" / CHECKPOINT_NAME
@@ -112,7 +125,12 @@ def run_job(spec: JobSpec, report: Callable, should_stop: Callable[[], bool]) ->
 
     # ---- preprocessing (resumable cache)
     found = {"clip": spec.backend, "device": spec.device, **found_opts}
-    clip, regions, dino = build_backends(found, label_names=store.class_names)
+    if str(found.get("sam", "")).lower() == "none":  # no region proposals: RSR/CSE see no regions
+        from ovnerf.foundation.registry import build_dino, build_text_image
+        clip, regions, dino = (build_text_image(found, label_names=store.class_names), NoRegions(),
+                               build_dino(found))
+    else:
+        clip, regions, dino = build_backends(found, label_names=store.class_names)
     n = len(train_names)
     done = [0]
 
@@ -129,7 +147,9 @@ def run_job(spec: JobSpec, report: Callable, should_stop: Callable[[], bool]) ->
     frames = store.frames(train_names)
 
     # ---- training
-    trainer = Trainer(frames, cache, cache.text_embeddings(), field_cfg=fcfg, train_cfg=cfg,
+    text_emb = cache.text_embeddings
+    text_emb = text_emb() if callable(text_emb) else text_emb
+    trainer = Trainer(frames, cache, text_emb, field_cfg=fcfg, train_cfg=cfg,
                       region_backend=regions, device=spec.device, out_dir=spec.checkpoint_dir,
                       vocabulary=vocab, meta={"scene": str(spec.scene_dir)})
     ck = trainer.checkpoint_path

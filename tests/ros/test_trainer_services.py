@@ -1,0 +1,112 @@
+"""Trainer/server node over real DDS (in-process executor thread): query/render before any model,
+empty query text, corrupt checkpoint, invalid render pose, and serving a checkpoint (sizes)."""
+import numpy as np
+import pytest
+import rclpy
+import torch
+
+from ovnerf.field.semantic_field import FieldConfig, SemanticField
+from ovnerf.scene.conventions import look_at
+from ovnerf.training.checkpoint import save_checkpoint
+from ovnerf_msgs.srv import Query, RenderView
+from ovnerf_ros import conversions as cv
+from std_srvs.srv import Trigger
+
+from ros_harness import Harness, defaults, wait_for
+
+
+@pytest.fixture
+def harness():
+    h = Harness()
+    yield h
+    h.close()
+
+
+def make_trainer(h, out):
+    from ovnerf_ros.trainer_node import TrainerNode
+    node = h.add(TrainerNode(defaults=defaults(output_dir=str(out), **{"render.max_side": 32}), context=h.context))
+    return node
+
+
+def call(h, srv_type, name, request, timeout=60.0):
+    client = h.driver.create_client(srv_type, name)
+    assert client.wait_for_service(timeout_sec=10.0), f"{name} not available"
+    fut = client.call_async(request)
+    wait_for(fut.done, timeout=timeout, what=f"{name} response")
+    h.driver.destroy_client(client)
+    return fut.result()
+
+
+def _write_checkpoint(path):
+    torch.manual_seed(0)
+    field = SemanticField(FieldConfig.cpu_preset(feature_dim=16, dino_dim=8), (-np.ones(3), np.ones(3)))
+    K = np.array([[30.0, 0, 16], [0, 30.0, 12], [0, 0, 1]])
+    c2w = look_at((0.0, -2.5, 0.5), (0, 0, 0))
+    save_checkpoint(path, field=field, field_config=field.cfg.to_dict(), vocabulary=["table", "chair"],
+                    text_emb=torch.nn.functional.normalize(torch.randn(2, 16), dim=-1),
+                    views=[[K, c2w, 24, 32]])
+    return K, c2w
+
+
+def test_requests_before_training_and_empty_text(harness, tmp_path):
+    h = harness
+    make_trainer(h, tmp_path)
+    r = call(h, Query, "/ovnerf/query", Query.Request(text="table"))
+    assert not r.success and "no trained model" in r.message
+    r = call(h, Query, "/ovnerf/query", Query.Request(text="   "))
+    assert not r.success and "empty" in r.message
+    r = call(h, RenderView, "/ovnerf/render", RenderView.Request())
+    assert not r.success and "no trained model" in r.message
+    r = call(h, Trigger, "/ovnerf/load_checkpoint", Trigger.Request())
+    assert not r.success and "no checkpoint" in r.message
+    r = call(h, Trigger, "/ovnerf/publish_cloud", Trigger.Request())
+    assert not r.success
+
+
+def test_corrupt_checkpoint_then_valid_one(harness, tmp_path):
+    h = harness
+    ck = tmp_path / "checkpoints" / "checkpoint.pt"
+    ck.parent.mkdir(parents=True)
+    ck.write_bytes(b"PK\x03\x04 this is not a checkpoint" * 10)
+    node = make_trainer(h, tmp_path)                       # starts anyway, in state "error"
+    assert node.state == "error" and "corrupt" in node.message
+    r = call(h, Trigger, "/ovnerf/load_checkpoint", Trigger.Request())
+    assert not r.success and "corrupt" in r.message
+    r = call(h, Query, "/ovnerf/query", Query.Request(text="table"))
+    assert not r.success and "no trained model" in r.message
+
+    K, c2w = _write_checkpoint(ck)                         # a valid (untrained) checkpoint appears
+    r = call(h, Trigger, "/ovnerf/load_checkpoint", Trigger.Request())
+    assert r.success, r.message
+
+    # render at the default camera (the checkpoint's view, longest side render.max_side = 32)
+    r = call(h, RenderView, "/ovnerf/render", RenderView.Request(camera_pose=cv.matrix_to_pose(c2w)))
+    assert r.success, r.message
+    assert (r.rgb.height, r.rgb.width, r.rgb.encoding) == (24, 32, "rgb8")
+    assert (r.depth.height, r.depth.width, r.depth.encoding) == (24, 32, "32FC1")
+    assert (r.labels.encoding, r.labels_color.encoding) == ("mono16", "rgb8")
+    assert [c.name for c in r.legend] == ["table", "chair"]
+    # explicit intrinsics
+    req = RenderView.Request(camera_pose=cv.matrix_to_pose(c2w), camera_info=cv.K_to_camera_info(K / 2 + np.diag([0, 0, 0.5]), 12, 16))
+    r = call(h, RenderView, "/ovnerf/render", req)
+    assert r.success and (r.rgb.height, r.rgb.width) == (12, 16)
+
+    # invalid poses: NaN, non-unit quaternion; invalid intrinsics
+    bad = cv.matrix_to_pose(c2w)
+    bad.position.x = float("nan")
+    r = call(h, RenderView, "/ovnerf/render", RenderView.Request(camera_pose=bad))
+    assert not r.success and "NaN" in r.message
+    bad = cv.matrix_to_pose(c2w)
+    bad.orientation.w, bad.orientation.x = 2.0, 1.0
+    r = call(h, RenderView, "/ovnerf/render", RenderView.Request(camera_pose=bad))
+    assert not r.success and "unit quaternion" in r.message
+    info = cv.K_to_camera_info(np.zeros((3, 3)), 12, 16)
+    r = call(h, RenderView, "/ovnerf/render", RenderView.Request(camera_pose=cv.matrix_to_pose(c2w), camera_info=info))
+    assert not r.success and "focal" in r.message
+
+    # a query on the (untrained) field answers without crashing; unknown words are refused
+    r = call(h, Query, "/ovnerf/query", Query.Request(text="sofa"))
+    assert not r.success and "vocabulary" in r.message
+    r = call(h, Query, "/ovnerf/query", Query.Request(text="table", use_pose=True, camera_pose=cv.matrix_to_pose(c2w)))
+    assert r.relevancy.encoding == "32FC1" and (r.mask.height, r.mask.width) == (24, 32)
+    assert node.state == "ready"
