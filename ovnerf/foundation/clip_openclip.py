@@ -149,18 +149,22 @@ class OpenCLIPCrops(TextImageBackend):
         """image (3, H, W) float [0, 1]; boxes (N, 4) → (N, D) L2-normalised embeddings."""
         from torchvision.ops import roi_align
         R = self.input_size
-        out = []
-        for s in range(0, len(boxes), self.batch_size):
-            b = boxes[s:s + self.batch_size].to(self.device, torch.float32)
-            side = float((b[:, 2] - b[:, 0]).max())
-            rois = torch.cat([torch.zeros(len(b), 1, device=self.device), b], dim=1)
-            crops = roi_align(image[None], rois, output_size=(R, R), spatial_scale=1.0,
-                              sampling_ratio=max(1, math.ceil(side / R)), aligned=True)
-            crops = (crops - self.mean) / self.std
-            if self.fp16:
-                crops = crops.half()
-            out.append(l2_normalize(self.model.encode_image(crops).float()))
-        return torch.cat(out)
+        out = torch.zeros(len(boxes), self.dim, device=self.device)
+        sides = (boxes[:, 2] - boxes[:, 0]).round()
+        for side in torch.unique(sides).tolist():  # one sampling ratio per crop size
+            idx = torch.nonzero(sides == side).flatten()
+            ratio = max(1, math.ceil(side / R))
+            for s in range(0, len(idx), self.batch_size):
+                sel = idx[s:s + self.batch_size]
+                b = boxes[sel].to(self.device, torch.float32)
+                rois = torch.cat([torch.zeros(len(b), 1, device=self.device), b], dim=1)
+                crops = roi_align(image[None], rois, output_size=(R, R), spatial_scale=1.0,
+                                  sampling_ratio=ratio, aligned=True)
+                crops = (crops - self.mean) / self.std
+                if self.fp16:
+                    crops = crops.half()
+                out[sel.to(self.device)] = l2_normalize(self.model.encode_image(crops).float())
+        return out
 
     @torch.no_grad()
     def multiscale_features(self, frame) -> torch.Tensor:
