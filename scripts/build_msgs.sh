@@ -6,8 +6,8 @@
 # Usage: scripts/build_msgs.sh [VENV]        (default: ./.venv)
 #        FORCE=1 scripts/build_msgs.sh       (rebuild even when the installed copy is current)
 #
-# Idempotent: skips the build when the venv already imports ovnerf_msgs and no file under msg/ is
-# newer than the install stamp.
+# Idempotent: skips the build when the venv already imports ovnerf_msgs, no file under msg/ is
+# newer than the install stamp, and requirements-ros.txt is the one it was built against.
 #
 # Why the patch step: the wheels' exported CMake targets
 # (share/*/cmake/*rosidl_generator_pyExport.cmake) hard-code the wheel builder's include dirs
@@ -29,7 +29,9 @@ done
 # The child python must re-bootstrap its own LD_LIBRARY_PATH (see README troubleshooting).
 run_py() { env -u _ROS_WHEELS_BOOTSTRAP_COMPLETE "$PY" "$@"; }
 
-if [ -z "${FORCE:-}" ] && [ -f "$STAMP" ] \
+# The stamp holds the hash of requirements-ros.txt: other ROS wheel versions -> rebuild.
+ROS_REQ_HASH="$(sha256sum "$ROOT/requirements-ros.txt" 2>/dev/null | cut -d' ' -f1 || true)"
+if [ -z "${FORCE:-}" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$ROS_REQ_HASH" ] \
    && [ -z "$(find "$ROOT/msg" -newer "$STAMP" -type f -print -quit)" ] \
    && run_py -c "import ovnerf_msgs.srv, ovnerf_msgs.action, ovnerf_msgs.msg" 2>/dev/null; then
     echo "build_msgs: ovnerf_msgs already built and importable in $VENV (FORCE=1 to rebuild)"
@@ -77,5 +79,5 @@ cmake --install "$BUILD_DIR" >"$BUILD_DIR.install.log" 2>&1 \
 # 3. Verify from a fresh interpreter (which bootstraps LD_LIBRARY_PATH itself).
 run_py -c "import ovnerf_msgs.srv, ovnerf_msgs.action, ovnerf_msgs.msg; from ovnerf_msgs.srv import Query; Query.Request()" \
   || { echo "build_msgs: installed, but 'import ovnerf_msgs' fails" >&2; exit 1; }
-mkdir -p "$(dirname "$STAMP")" && touch "$STAMP"
+mkdir -p "$(dirname "$STAMP")" && echo "$ROS_REQ_HASH" >"$STAMP"
 echo "build_msgs: ovnerf_msgs built and installed into $VENV in $(( $(date +%s) - t0 )) s"
