@@ -1,0 +1,84 @@
+"""Kill -9 the trainer node during training, restart it: the dataset is intact, the last
+checkpoint loads, and a resumed Train goal continues from that checkpoint's iteration."""
+import signal
+import time
+
+import numpy as np
+import pytest
+import yaml
+
+from ovnerf.scene.store import SceneStore
+from ovnerf.training.checkpoint import load_checkpoint
+from ovnerf_msgs.action import Train
+
+from ros_harness import Harness, wait_for
+
+ITERS = 40
+VOCAB = ["wall", "floor", "table", "chair"]
+
+
+def params_file(path, out_dir):
+    p = {"output_dir": str(out_dir),
+         "training": {"vocabulary": VOCAB, "iterations": ITERS,
+                      "options": ["foundation.sam=none", "foundation.dino=none", "batch_rays=256",
+                                  "stage1_iters=1000", "checkpoint_every=5"]}}
+    path.write_text(yaml.safe_dump({"/**": {"ros__parameters": p}}))
+    return path
+
+
+def start(spawn, params):
+    return spawn(["-m", "ovnerf_ros.main", "trainer", "--print-ready", "--exit-on-stdin-close",
+                  "--ros-args", "--params-file", str(params)], ready_line="READY", timeout=120)
+
+
+def send_goal(h, resume, feedback):
+    from rclpy.action import ActionClient
+    client = ActionClient(h.driver, Train, "/ovnerf/train")
+    assert client.wait_for_server(timeout_sec=30)
+    fut = client.send_goal_async(Train.Goal(resume=resume, use_rsr=True, use_cse=False),
+                                 feedback_callback=lambda f: feedback.append(f.feedback))
+    wait_for(fut.done, timeout=30, what="goal accepted")
+    assert fut.result().accepted
+    return client, fut.result()
+
+
+@pytest.mark.timeout(900)
+def test_kill9_during_training_then_resume(tmp_path, spawn_ros_process):
+    from ovnerf.demo.generate import generate_room_scene
+    generate_room_scene(tmp_path / "run" / "scene", seed=2, width=48, height=36, n_frames=12)
+    before = SceneStore(tmp_path / "run" / "scene", create=False)
+    names, images = before.names(), [f.image.copy() for f in before.frames()]
+    params = params_file(tmp_path / "p.yaml", tmp_path / "run")
+    h = Harness()
+    try:
+        node = start(spawn_ros_process, params)
+        feedback = []
+        client, gh = send_goal(h, False, feedback)
+        wait_for(lambda: any(f.stage == "stage1" and f.iteration >= 12 for f in feedback), timeout=600,
+                 period=0.2, what="iteration 12")
+        node.send_signal(signal.SIGKILL)                      # kill -9 in the middle of training
+        node.wait(timeout=30)
+        assert node.returncode == -signal.SIGKILL
+
+        after = SceneStore(tmp_path / "run" / "scene", create=False)
+        assert after.names() == names
+        assert all(np.array_equal(a, f.image) for a, f in zip(images, after.frames()))
+        ck = load_checkpoint(tmp_path / "run" / "checkpoints" / "checkpoint.pt", build=False)
+        saved = int(ck["iteration"])
+        assert saved >= 5 and saved % 5 == 0
+
+        node2 = start(spawn_ros_process, params)             # restart: serves the checkpoint, resumes
+        feedback2 = []
+        client2, gh2 = send_goal(h, True, feedback2)
+        res = gh2.get_result_async()
+        wait_for(res.done, timeout=600, period=0.5, what="resumed training")
+        result = res.result().result
+        assert result.success, result.message
+        assert result.iterations_done == ITERS
+        first = [f.iteration for f in feedback2 if f.stage == "stage1"][0]
+        assert first >= saved, (first, saved)                 # continued, not restarted from 0
+        assert int(load_checkpoint(result.checkpoint, build=False)["iteration"]) == ITERS
+        print(f"\n[kill-9] killed at >= 12 of {ITERS} iterations; checkpoint at {saved}; resumed from {first}")
+        node2.stdin.close()
+    finally:
+        h.close()
