@@ -54,9 +54,29 @@ DEFAULTS = {
 }
 
 
-def resolve(config: dict | None) -> dict:
-    cfg = dict(DEFAULTS)
+_GROUPS = ("clip", "sam", "dino", "sim")
+
+
+def flatten(config: dict | None) -> dict:
+    """Accept the nested form too: ``{"sam": {"backend": "torch", "checkpoint": P}}`` →
+    ``{"sam": "torch", "sam_checkpoint": P}`` (``backend``/``kind`` name the implementation)."""
+    flat = {}
     for k, v in (config or {}).items():
+        if k in _GROUPS and isinstance(v, dict):
+            for kk, vv in v.items():
+                flat[k if kk in ("backend", "kind") else f"{k}_{kk}"] = vv
+        else:
+            flat[k] = v
+    return flat
+
+
+def resolve(config: dict | None) -> dict:
+    """DEFAULTS updated with ``config`` (flat or nested; None values ignored).
+    Unknown keys raise UserError (a typo must not silently fall back to a default)."""
+    cfg = dict(DEFAULTS)
+    for k, v in flatten(config).items():
+        if k not in DEFAULTS:
+            raise UserError(f"unknown foundation config key '{k}' (known: {', '.join(sorted(DEFAULTS))})")
         if v is not None:
             cfg[k] = v
     return cfg
