@@ -63,6 +63,8 @@ def generate_room_scene(out_dir, seed: int = 0, width: int = 160, height: int = 
     room = build_room(int(seed), layout)
     rng = np.random.default_rng([int(seed), 7])
     cam_h = float(rng.uniform(1.1, 1.3)) if camera_height is None else float(camera_height)
+    if not 0.2 <= cam_h <= room.height - 0.3:
+        raise UserError(f"camera_height must be in [0.2, {room.height - 0.3:.2f}] m for this room, got {cam_h}")
     pitch = float(rng.uniform(8.0, 14.0))
     phase = float(rng.uniform(0, 2 * np.pi))
     traj = camera_trajectory(room.width, room.depth, int(n_frames), margin=room.margin,

@@ -261,13 +261,6 @@ class _Layout:
     def interval_free(self, wall, lo, hi) -> bool:
         return all(hi + GAP <= a or lo - GAP >= b for a, b, _ in self.wall_intervals[wall])
 
-    def wall_interval(self, wall: int, parts: list[Part]) -> tuple[float, float]:
-        """Interval along the wall's local x covered by ``parts`` (world coords)."""
-        v = np.concatenate([p.vertices for p in parts])
-        W2, D2 = self.W / 2, self.D / 2
-        coord = {0: v[:, 0], 1: v[:, 1], 2: -v[:, 0], 3: -v[:, 1]}[wall]
-        return float(coord.min()), float(coord.max())
-
 
 def _place(parts: list[Part], R: np.ndarray, t: np.ndarray) -> list[Part]:
     return [p.moved(R, t) for p in parts]
@@ -297,7 +290,7 @@ def _finalise_materials(parts: list[Part]) -> None:
 # ----------------------------------------------------------------------------- object models
 # Every model is built in a local frame: x along its width, +y towards its front, back at
 # y = 0 (against the wall), floor at z = 0, centred at x = 0.
-def _table(pal: _Palette, w, d, h, top: Material, leg: Material) -> list[Part]:
+def _table(w, d, h, top: Material, leg: Material) -> list[Part]:
     t = 0.04
     parts = [box((-w / 2, -d / 2, h - t), (w / 2, d / 2, h), top)]
     for sx in (-1, 1):
@@ -320,7 +313,7 @@ def _chair(seat_mat: Material, frame: Material) -> list[Part]:
     return parts
 
 
-def _sofa(w, fabric: Material, foot: Material) -> tuple[list[Part], list[list[Part]]]:
+def _sofa(w, fabric: Material, foot: Material) -> list[Part]:
     d, seat_h, back_h, arm = 0.88, 0.44, 0.86, 0.18
     parts = [box((-w / 2, 0.0, 0.1), (w / 2, d, seat_h - 0.12), fabric),             # base
              box((-w / 2 + arm, 0.2, seat_h - 0.12), (w / 2 - arm, d, seat_h), fabric),  # seat
@@ -330,7 +323,7 @@ def _sofa(w, fabric: Material, foot: Material) -> tuple[list[Part], list[list[Pa
     for sx in (-1, 1):
         for y in (0.06, d - 0.06):
             parts.append(cylinder(sx * (w / 2 - 0.08), y, 0.0, 0.03, 0.1, foot, 10))
-    return parts, []
+    return parts
 
 
 def _cushion(x, mat: Material) -> list[Part]:
@@ -551,7 +544,7 @@ def _build_room(rng: np.random.Generator, seed: int, layout: str) -> Room:
         cy = float(rng.uniform(-0.15, 0.15))
         long_y = bool(rng.uniform() < 0.7)    # table's long side along y (fits the half-ellipse)
         Rt = _rot_z_quarter(1 if long_y else 0)
-        table_parts = _place(_table(pal, tw, td, 0.74, top_mat, leg_mat), Rt, np.array([cx, cy, 0.0]))
+        table_parts = _place(_table(tw, td, 0.74, top_mat, leg_mat), Rt, np.array([cx, cy, 0.0]))
         r = lay.footprint(table_parts)
         if not lay.free(r, PATH_CLEARANCE + 0.1):
             continue
@@ -591,7 +584,7 @@ def _build_room(rng: np.random.Generator, seed: int, layout: str) -> Room:
     sofa_fabric = pal.fabric(rng.choice([(0.35, 0.38, 0.45), (0.55, 0.45, 0.35), (0.3, 0.42, 0.36),
                                          (0.6, 0.55, 0.5)]))
     foot = pal.wood((0.25, 0.16, 0.1), (0.18, 0.1, 0.05), scale=0.01)
-    sofa_local, _ = _sofa(sofa_w, sofa_fabric, foot)
+    sofa_local = _sofa(sofa_w, sofa_fabric, foot)
     res = against_wall(sofa_local, sofa_w, tall=False)
     if res is None:
         raise _PlacementError(f"seed {seed}: could not place the sofa")

@@ -53,7 +53,8 @@ def test_other_seed_differs(small_scene, tmp_path):
 def test_bad_arguments_and_existing_scene(small_scene, tmp_path):
     with pytest.raises(UserError):
         generate_room_scene(small_scene, **SMALL)
-    for bad in ({"width": 0}, {"n_frames": 0}, {"seed": -1}, {"layout": "castle"}, {"hfov_deg": 200.0}):
+    for bad in ({"width": 0}, {"n_frames": 0}, {"seed": -1}, {"layout": "castle"}, {"hfov_deg": 200.0},
+                {"camera_height": 5.0}):
         with pytest.raises(UserError):
             generate_room_scene(tmp_path / "bad", **{**SMALL, **bad})
     out = generate_room_scene(tmp_path / "ow", **{**SMALL, "n_frames": 2, "width": 16, "height": 12})
