@@ -10,7 +10,7 @@ segmentation label of a pixel is ``argmax_c cos(t_c, F̂)`` over the vocabulary 
 rendered opacity ``acc`` < 0.5). The mask of a query is ``rel > threshold`` and ``acc ≥ 0.5``.
 
 3D localisation: the field is rendered (expected depth + relevancy) at a set of views (the
-training keyframes, at reduced resolution); pixels in the mask are back-projected with their
+training keyframes, at reduced resolution); pixels with ``rel > threshold`` and ``acc ≥ min_acc`` (0.3) are back-projected with their
 depth (``x = o + t·d`` along the unit ray) into map-frame points. Outliers are removed by keeping
 the largest 26-connected component of the points' occupancy on a ``voxel`` grid. Then
 
@@ -221,7 +221,7 @@ class SemanticMap:
     def localize(self, text: str, negatives: list[str] | None = None, views: list[View] | None = None,
                  threshold: float = 0.5, max_points: int = 5000, max_views: int = 8, max_side: int = 64,
                  voxel: float = 0.05, standoff: float = 0.6, ground_z: float = 0.0,
-                 n_grasps: int = 5, top_band: float = 0.03, seed: int = 0) -> Localization:
+                 n_grasps: int = 5, top_band: float = 0.03, seed: int = 0, min_acc: float = 0.3) -> Localization:
         """3D points, boxes, navigation goal and grasps of ``text`` (see module docstring).
         UserError when the object is not seen in any view."""
         emb = self._query_embeddings(text, negatives)
@@ -234,7 +234,7 @@ class SemanticMap:
         for v in views:
             v = check_view(v.K, v.c2w, v.H, v.W).scaled(max_side)
             r = self._relevancy_view(v, emb)
-            m = (r["relevancy"] > threshold) & (r["acc"] >= 0.5)
+            m = (r["relevancy"] > threshold) & (r["acc"] >= min_acc)
             if not m.any():
                 continue
             o, d = get_rays(v.K, v.c2w, v.H, v.W, device="cpu")

@@ -244,7 +244,7 @@ class TrainerNode(Node):
                 raise UserError(f"threshold {thr} must be in (0, 1)")
             negatives = [n for n in req.negatives if n.strip()]
             rel = smap.relevancy(text, negatives, view.K, view.c2w, view.H, view.W)
-            mask = ((rel["relevancy"] > thr) & (rel["acc"] >= 0.5)).astype(np.uint8) * 255
+            mask = ((rel["relevancy"] > thr) & (rel["acc"] >= 0.3)).astype(np.uint8) * 255
             header = cv.make_header(self.p["map_frame"], self.get_clock().now().to_msg())
             resp.relevancy = cv.array_to_image(rel["relevancy"].astype(np.float32), "32FC1", header)
             resp.mask = cv.array_to_image(mask, "mono8", header)
