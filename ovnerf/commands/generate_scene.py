@@ -18,7 +18,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--width", type=int, default=160, help="image width in pixels (default 160)")
     p.add_argument("--height", type=int, default=120, help="image height in pixels (default 120)")
     p.add_argument("--hfov", type=float, default=75.0, help="horizontal field of view, degrees (default 75)")
-    p.add_argument("--layout", default="default", help="room layout (default: 'default')")
+    p.add_argument("--layout", default="default", choices=["default", "bedroom"],
+                   help="room layout: default (living room) or bedroom (default: default)")
     p.add_argument("--ssaa", type=int, default=1, help="anti-aliasing samples per pixel side (default 1)")
     p.add_argument("--rate", type=float, default=5.0, help="frame rate of the timestamps, Hz (default 5)")
     p.add_argument("--bag", action="store_true", help="also export OUT/bag (rosbag2 + MCAP)")

@@ -19,6 +19,9 @@ Wall-mounted objects (door, window, picture) occupy disjoint wall intervals; the
 above the sofa when possible; the table with its chairs (facing it) stands in the x < 0 half,
 the rug lies in the x > 0 half; the bookshelf, cabinet (with a table lamp on it), sofa (with
 cushions), floor lamp, plant and boxes stand against the walls or in corners.
+``layout="bedroom"``: the same, with a single bed (+ pillow) along a wall instead of the sofa
+(+ cushions). Class ids are positions in :attr:`Room.classes` (the classes present, in
+:data:`CLASSES` order), so the default layout's ids are 0..16.
 """
 from __future__ import annotations
 
@@ -31,8 +34,8 @@ from ovnerf.demo.textures import Material
 from ovnerf.demo.trajectory import plan_path
 
 CLASSES = ("wall", "floor", "ceiling", "door", "window", "picture", "rug", "table", "chair",
-           "sofa", "cushion", "bookshelf", "book", "lamp", "plant", "box", "cabinet")
-LAYOUTS = ("default",)
+           "sofa", "cushion", "bookshelf", "book", "lamp", "plant", "box", "cabinet", "bed", "pillow")
+LAYOUTS = ("default", "bedroom")
 PATH_MARGIN = 1.2       # distance of the loop's extreme points from the walls (m)
 PATH_CLEARANCE = 0.32   # free space between the robot path and any floor object (m)
 GAP = 0.05              # minimum gap between footprints (m)
@@ -326,6 +329,19 @@ def _sofa(w, fabric: Material, foot: Material) -> list[Part]:
     return parts
 
 
+def _bed(length, frame: Material, sheet: Material, blanket: Material,
+         pillow: Material) -> tuple[list[Part], list[Part]]:
+    """A single bed lying along the wall (its long side against it), headboard at −x."""
+    d, h = 0.95, 0.3
+    bed = [box((-length / 2, 0.0, 0.0), (length / 2, d, h), frame),                          # frame
+           box((-length / 2, 0.0, 0.0), (-length / 2 + 0.05, d, 0.9), frame),                # headboard
+           box((length / 2 - 0.04, 0.0, 0.0), (length / 2, d, 0.5), frame),                  # footboard
+           box((-length / 2 + 0.05, 0.02, h), (length / 2 - 0.04, d - 0.02, h + 0.2), sheet),  # mattress
+           box((-length / 2 + 0.55, 0.0, h + 0.12), (length / 2 - 0.02, d + 0.01, h + 0.24), blanket)]
+    pil = [ellipsoid((-length / 2 + 0.3, d / 2, h + 0.27), (0.2, 0.33, 0.08), pillow, 12)]
+    return bed, pil
+
+
 def _cushion(x, mat: Material) -> list[Part]:
     # a plump cushion leaning on the sofa back, resting on the seat
     return [ellipsoid((x, 0.32, 0.62), (0.2, 0.09, 0.19), mat, resolution=12)]
@@ -579,22 +595,36 @@ def _build_room(rng: np.random.Generator, seed: int, layout: str) -> Room:
                        pal.jitter((0.15, 0.18, 0.35)), scale=float(rng.uniform(0.25, 0.35)))
     rug_parts = [box((rcx - rug_w / 2, -rug_d / 2, 0.0), (rcx + rug_w / 2, rug_d / 2, 0.012), rug_mat)]
 
-    # ---- sofa (+ cushions and the picture above it)
-    sofa_w = float(rng.uniform(1.8, 2.2))
-    sofa_fabric = pal.fabric(rng.choice([(0.35, 0.38, 0.45), (0.55, 0.45, 0.35), (0.3, 0.42, 0.36),
-                                         (0.6, 0.55, 0.5)]))
-    foot = pal.wood((0.25, 0.16, 0.1), (0.18, 0.1, 0.05), scale=0.01)
-    sofa_local = _sofa(sofa_w, sofa_fabric, foot)
-    res = against_wall(sofa_local, sofa_w, tall=False)
-    if res is None:
-        raise _PlacementError(f"seed {seed}: could not place the sofa")
-    sofa_parts, sofa_wall, sofa_t = res
-    add("sofa", "sofa", sofa_parts)
-    Rs, os_ = lay.wall_pose(sofa_wall, sofa_t)
-    cush_cols = [(0.85, 0.6, 0.2), (0.75, 0.2, 0.25), (0.9, 0.88, 0.8), (0.2, 0.5, 0.55)]
-    for i, x in enumerate((-sofa_w / 2 + 0.42, sofa_w / 2 - 0.42)):
-        cm = pal.fabric(cush_cols[int(rng.integers(len(cush_cols)))], scale=0.006)
-        add("cushion", f"cushion_{i}", _place(_cushion(x, cm), Rs, os_))
+    if layout == "default":
+        # ---- sofa (+ cushions and the picture above it)
+        sofa_w = float(rng.uniform(1.8, 2.2))
+        sofa_fabric = pal.fabric(rng.choice([(0.35, 0.38, 0.45), (0.55, 0.45, 0.35), (0.3, 0.42, 0.36),
+                                             (0.6, 0.55, 0.5)]))
+        foot = pal.wood((0.25, 0.16, 0.1), (0.18, 0.1, 0.05), scale=0.01)
+        res = against_wall(_sofa(sofa_w, sofa_fabric, foot), sofa_w, tall=False)
+        if res is None:
+            raise _PlacementError(f"seed {seed}: could not place the sofa")
+        sofa_parts, sofa_wall, sofa_t = res
+        add("sofa", "sofa", sofa_parts)
+        Rs, os_ = lay.wall_pose(sofa_wall, sofa_t)
+        cush_cols = [(0.85, 0.6, 0.2), (0.75, 0.2, 0.25), (0.9, 0.88, 0.8), (0.2, 0.5, 0.55)]
+        for i, x in enumerate((-sofa_w / 2 + 0.42, sofa_w / 2 - 0.42)):
+            cm = pal.fabric(cush_cols[int(rng.integers(len(cush_cols)))], scale=0.006)
+            add("cushion", f"cushion_{i}", _place(_cushion(x, cm), Rs, os_))
+    else:
+        # ---- bedroom: a single bed along a wall (+ a pillow; the picture above it)
+        sofa_w = float(rng.uniform(1.9, 2.05))
+        frame = pal.wood((0.5, 0.34, 0.2), (0.34, 0.21, 0.11), scale=0.012)
+        sheet = pal.fabric((0.9, 0.9, 0.88), scale=0.003)
+        blanket = pal.fabric(rng.choice([(0.3, 0.4, 0.65), (0.65, 0.3, 0.3), (0.4, 0.55, 0.4)]), scale=0.008)
+        bed_local, pillow_local = _bed(sofa_w, frame, sheet, blanket,
+                                       pal.fabric((0.95, 0.93, 0.88), scale=0.004))
+        res = against_wall(bed_local + pillow_local, sofa_w, tall=False)
+        if res is None:
+            raise _PlacementError(f"seed {seed}: could not place the bed")
+        all_parts, sofa_wall, sofa_t = res
+        add("bed", "bed", all_parts[:len(bed_local)])
+        add("pillow", "pillow", all_parts[len(bed_local):])
 
     canvas = pal.make("painting", pal.jitter((0.45, 0.6, 0.85)), pal.jitter((0.35, 0.55, 0.25)),
                       pal.jitter((0.2, 0.35, 0.15)))

@@ -3,7 +3,7 @@ import pytest
 
 from ovnerf.demo.room import PATH_CLEARANCE, build_room
 
-FLOOR_STANDING = {"table", "chair", "sofa", "bookshelf", "cabinet", "plant"}
+FLOOR_STANDING = {"table", "chair", "sofa", "bed", "bookshelf", "cabinet", "plant"}
 
 
 def _rect(obj):
@@ -23,9 +23,11 @@ def test_same_seed_same_geometry_and_different_seed_differs():
         not np.array_equal(build_room(4).mesh().vertices, m1.vertices)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2, 7])
-def test_layout_constraints(seed):
-    room = build_room(seed)
+@pytest.mark.parametrize("seed,layout", [(0, "default"), (1, "default"), (2, "default"),
+                                         (7, "default"), (0, "bedroom"), (5, "bedroom")])
+def test_layout_constraints(seed, layout):
+    room = build_room(seed, layout)
+    assert ("sofa" in room.classes) == (layout == "default") and ("bed" in room.classes) == (layout == "bedroom")
     W, D, H = room.width, room.depth, room.height
     assert len(room.classes) >= 10
     mesh = room.mesh()
@@ -42,7 +44,7 @@ def test_layout_constraints(seed):
         assert lo[1] >= -D / 2 - 1e-9 and hi[1] <= D / 2 + 1e-9, o.name
         assert lo[2] >= -1e-9 and hi[2] <= H, o.name
     # objects stand on the floor
-    for cls in FLOOR_STANDING:
+    for cls in FLOOR_STANDING & set(by):
         for o in by[cls]:
             assert abs(o.aabb[0][2]) < 1e-9, o.name
     assert min(o.aabb[0][2] for o in by["box"]) == pytest.approx(0.0, abs=1e-9)
@@ -51,7 +53,7 @@ def test_layout_constraints(seed):
     on_cab = [o for o in by["lamp"] if abs(o.aabb[0][2] - cab.aabb[1][2]) < 1e-9]
     assert on_cab                                                   # ... the lamp on the cabinet
     # floor-standing objects do not intersect each other and keep off the robot's path
-    floor_objs = [o for c in FLOOR_STANDING for o in by[c]]
+    floor_objs = [o for c in sorted(FLOOR_STANDING & set(by)) for o in by[c]]
     for i, a in enumerate(floor_objs):
         for b in floor_objs[i + 1:]:
             if {a.class_name, b.class_name} == {"chair", "table"}:
