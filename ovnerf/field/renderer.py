@@ -1,8 +1,10 @@
 """Volume rendering of a :class:`~ovnerf.field.semantic_field.SemanticField` (eqs. 1–2 of OV-NeRF).
 
-Sampling (TensoRF): each ray (unit direction d) is intersected with the scene AABB,
-``t_near = max(entry, near)``; samples ``t_k = t_near + step·(k + u)``, k < S, with u = 0 (eval) or
-one uniform jitter per ray (``perturb=True``, training). Samples outside the box or in empty
+Sampling (TensoRF, with a fixed sample budget S per ray): each ray (unit direction d) is intersected
+with the scene AABB, ``t_near = max(entry, near)``, ``t_far = exit``; the ray's step is
+``δ = max(step_grid, (t_far − t_near) / S)`` (TensoRF's grid step, enlarged only where S samples
+would not cover the ray's chord) and ``t_k = t_near + δ·(k + u)``, k < S, with u = 0 (eval) or one
+uniform jitter per ray (``perturb=True``, training). Samples outside the box or in empty
 alpha-mask cells get σ = 0 and are never evaluated.
 
 Compositing (:func:`composite`)::
@@ -56,17 +58,18 @@ def ray_aabb(rays_o: torch.Tensor, rays_d: torch.Tensor, aabb: torch.Tensor):
 
 def sample_along_rays(rays_o, rays_d, aabb, step: float, n_samples: int, near: float = 0.0,
                       perturb: bool = False, generator: torch.Generator | None = None):
-    """Returns t (N,S), points (N,S,3), valid (N,S) bool (inside the AABB)."""
+    """Returns t (N,S), points (N,S,3), valid (N,S) bool (inside the AABB), per-ray step δ (N,1)."""
     t_in, t_out = ray_aabb(rays_o, rays_d, aabb)
     t0 = t_in.clamp(min=near)
+    delta = ((t_out - t0) / n_samples).clamp(min=step).unsqueeze(-1)
     k = torch.arange(n_samples, device=rays_o.device, dtype=rays_o.dtype)
     if perturb:
         u = torch.rand(rays_o.shape[0], 1, device=rays_o.device, dtype=rays_o.dtype, generator=generator)
         k = k + u
-    t = t0[:, None] + step * k
+    t = t0[:, None] + delta * k
     pts = rays_o[:, None, :] + rays_d[:, None, :] * t[..., None]
     valid = ((pts >= aabb[0]) & (pts <= aabb[1])).all(-1) & (t <= t_out[:, None])
-    return t, pts, valid
+    return t, pts, valid, delta
 
 
 def render_rays(field, rays_o: torch.Tensor, rays_d: torch.Tensor, outputs: Iterable[str] = ALL_OUTPUTS,
@@ -74,7 +77,7 @@ def render_rays(field, rays_o: torch.Tensor, rays_d: torch.Tensor, outputs: Iter
                 generator: torch.Generator | None = None, return_weights: bool = False,
                 use_alpha_mask: bool = True) -> dict[str, torch.Tensor]:
     """Render N rays (unit directions). ``outputs`` ⊆ {"rgb","depth","feature","dino"}; "acc" is always
-    returned; ``return_weights`` adds "weights" (N,S) and "t" (N,S). Differentiable."""
+    returned; ``return_weights`` adds "weights" (N,S), "t" (N,S) and "delta" (N,1). Differentiable."""
     outputs = set(outputs)
     unknown = outputs - set(ALL_OUTPUTS)
     if unknown:
@@ -85,7 +88,7 @@ def render_rays(field, rays_o: torch.Tensor, rays_d: torch.Tensor, outputs: Iter
     if n_samples is not None:
         S = int(n_samples)
     N = rays_o.shape[0]
-    t, pts, valid = sample_along_rays(rays_o, rays_d, field.aabb, step, S, cfg.near, perturb, generator)
+    t, pts, valid, delta = sample_along_rays(rays_o, rays_d, field.aabb, step, S, cfg.near, perturb, generator)
     if use_alpha_mask and field.has_alpha_mask() and valid.any():
         v = valid.clone()
         v[valid] = field.occupied(pts[valid])
@@ -93,7 +96,7 @@ def render_rays(field, rays_o: torch.Tensor, rays_d: torch.Tensor, outputs: Iter
     sigma = torch.zeros(N, S, device=rays_o.device, dtype=rays_o.dtype)
     if valid.any():
         sigma = sigma.masked_scatter(valid, field.density(pts[valid]))
-    weights, _ = compute_weights(sigma, step)
+    weights, _ = compute_weights(sigma, delta)
     acc = weights.sum(-1)
     result: dict[str, torch.Tensor] = {"acc": acc}
     if "depth" in outputs:
@@ -122,6 +125,7 @@ def render_rays(field, rays_o: torch.Tensor, rays_d: torch.Tensor, outputs: Iter
     if return_weights:
         result["weights"] = weights
         result["t"] = t
+        result["delta"] = delta
     return result
 
 

@@ -3,8 +3,8 @@ RGB head (with view direction), a CLIP-feature head (D outputs, no view directio
 
 World points are normalised to [-1, 1]^3 over the AABB before querying the grids.
 Step size (TensoRF): ``step = step_ratio · mean(aabb_size / (grid_res − 1))`` and
-``n_samples = int(|aabb diagonal| / step) + 1``; if that exceeds ``cfg.max_samples`` the step is
-enlarged to ``diag / max_samples`` so the samples still span the whole box.
+``n_samples = min(int(|aabb diagonal| / step) + 1, cfg.max_samples)``. The renderer enlarges the
+step per ray only where ``n_samples`` steps would not cover that ray's chord through the box.
 
 Checkpoints: ``state_dict()`` / ``load_state_dict()`` round-trip across upsampling — loading
 first resizes the grids (and the alpha mask) to the shapes in the state dict.
@@ -60,7 +60,7 @@ class FieldConfig:
         """Small field for 2 CPU cores: 32³→64³ voxels, few components, ≤96 samples/ray, small MLPs."""
         cfg = cls(n_voxels_init=32 ** 3, n_voxels_final=64 ** 3, upsample_iters=(300, 600, 900),
                   alpha_mask_iters=(300, 900), density_components=(8, 8, 8), app_components=(16, 16, 16),
-                  app_dim=27, rgb_hidden=64, feature_hidden=128, dino_dim=64, dino_hidden=64,
+                  app_dim=27, rgb_hidden=64, fea_pe=0, feature_hidden=128, dino_dim=64, dino_hidden=64,
                   max_samples=96, alpha_mask_max_res=64)
         return replace(cfg, **overrides)
 
@@ -115,15 +115,12 @@ class SemanticField(nn.Module):
         return list(self.tensorf.grid_res)
 
     def sampling(self) -> tuple[float, int]:
-        """(step_size in metres, samples per ray) for the current grid (see module docstring)."""
+        """(grid step in metres, samples per ray) for the current grid (see module docstring)."""
         size = (self.aabb[1] - self.aabb[0]).double()
         res = torch.tensor(self.grid_res, dtype=torch.float64, device=size.device)
         step = float((size / (res - 1)).mean()) * self.cfg.step_ratio
         diag = float(size.norm())
-        n = int(diag / step) + 1
-        if n > self.cfg.max_samples:
-            n = int(self.cfg.max_samples)
-            step = diag / n
+        n = min(int(diag / step) + 1, int(self.cfg.max_samples))
         return step, n
 
     @property

@@ -44,7 +44,7 @@ def test_feature_head_composite_equals_dense():
     r = render_rays(f, o, d, outputs=("feature",), return_weights=True)
     from ovnerf.field.renderer import sample_along_rays
     step, S = f.sampling()
-    t, pts, valid = sample_along_rays(o, d, f.aabb, step, S, f.cfg.near)
+    t, pts, valid, _ = sample_along_rays(o, d, f.aabb, step, S, f.cfg.near)
     feats = f.feature(f.app_feature(pts.reshape(-1, 3))).reshape(4, S, -1) * valid[..., None]
     dense = (r["weights"][..., None] * feats).sum(1)
     torch.testing.assert_close(r["feature"], dense, atol=1e-5, rtol=1e-4)
