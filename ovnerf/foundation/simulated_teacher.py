@@ -44,6 +44,8 @@ DEFAULT_CONFUSIONS = [
     ("bed", "pillow"), ("cabinet", "shelf"), ("window", "curtain"), ("door", "wall"),
     ("desk", "table"), ("ceiling", "wall"), ("lamp", "light"), ("book", "shelf"),
     ("plant", "vase"), ("tv", "monitor"), ("blanket", "bed"), ("counter", "cabinet"),
+    ("bookshelf", "book"), ("bookshelf", "cabinet"), ("box", "cabinet"), ("door", "cabinet"),
+    ("window", "picture"),
 ]
 
 
