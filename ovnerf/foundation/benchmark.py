@@ -27,7 +27,8 @@ import torch
 
 from ovnerf.errors import UserError
 
-DEFAULT_KINDS = ("clip:simulated", "clip:openclip", "sam:onnx", "sam:torch", "dino:onnx", "dino:timm")
+DEFAULT_KINDS = ("clip:simulated", "clip:openclip", "clip:maskclip", "sam:onnx", "sam:torch", "dino:onnx",
+                 "dino:timm")
 _LABELS = ["wall", "floor", "table", "chair", "rug", "picture"]
 
 
