@@ -53,6 +53,7 @@ class FieldConfig:
     alpha_mask_threshold: float = 1e-4
     weight_threshold: float = 1e-4
     alpha_mask_max_res: int = 200
+    dense_density_max_voxels: int = 2 ** 24   # evaluate σ from a dense volume up to this grid size
     white_bg: bool = False
 
     @classmethod
@@ -99,7 +100,8 @@ class SemanticField(nn.Module):
         self.register_buffer("aabb", aabb_t)
         res = n_to_reso(cfg.n_voxels_init, aabb_t)
         self.tensorf = TensoRFVM(res, cfg.density_components, cfg.app_components, cfg.app_dim,
-                                 cfg.density_shift, cfg.distance_scale, cfg.init_scale, device=device)
+                                 cfg.density_shift, cfg.distance_scale, cfg.init_scale, device=device,
+                                 dense_density_max_voxels=cfg.dense_density_max_voxels)
         self.rgb_head = RGBHead(cfg.app_dim, cfg.view_pe, cfg.fea_pe, cfg.rgb_hidden, device=device)
         self.feature_head = MLPHead(cfg.app_dim, cfg.feature_dim, cfg.feature_hidden, cfg.feature_layers,
                                     cfg.feature_pe, device=device)

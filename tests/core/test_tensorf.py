@@ -50,6 +50,15 @@ def test_feature_head_composite_equals_dense():
     torch.testing.assert_close(r["feature"], dense, atol=1e-5, rtol=1e-4)
 
 
+def test_dense_density_path_is_exact():
+    torch.manual_seed(5)
+    t = TensoRFVM([11, 13, 7], (4, 4, 4), (4, 4, 4), 6)
+    x = (torch.rand(3000, 3) * 2 - 1).requires_grad_(False)
+    dense = t.density_feature(x)
+    t.dense_density_max_voxels = 0  # force the factorised path
+    torch.testing.assert_close(t.density_feature(x), dense, atol=1e-5, rtol=1e-5)
+
+
 def test_upsample_preserves_function():
     torch.manual_seed(2)
     t = TensoRFVM([9, 9, 9], (4, 4, 4), (4, 4, 4), 6)
