@@ -31,7 +31,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ovnerf.errors import MissingWeightsError, UserError
 from ovnerf.foundation.base import TextImageBackend, l2_normalize

@@ -7,7 +7,7 @@ from ovnerf.errors import MissingWeightsError
 from ovnerf.foundation.mask_utils import mask_nms, point_grid, stability_score
 from ovnerf.foundation.sam_onnx import ENCODER_SIZE, OnnxSamRegions
 
-from .conftest import BOXES, best_match_iou
+from .conftest import best_match_iou
 
 # instance ids (index into BOXES): back wall 1, rug 3, table 4, chair 5, picture 7
 OBJECTS = {"back wall": 1, "rug": 3, "table": 4, "chair": 5, "picture": 7}
