@@ -1,0 +1,186 @@
+"""Training checkpoints: everything needed to use a trained field *and* to resume training.
+
+A checkpoint is one ``torch.save`` file (a dict of tensors / plain Python values, loadable with
+``weights_only=True``) with keys:
+
+- ``format`` = "ovnerf-checkpoint", ``version`` = 1
+- ``field_config`` (FieldConfig as dict), ``field_state`` (SemanticField.state_dict(), incl. aabb
+  and the alpha mask), ``aabb`` ((2,3) float tensor)
+- ``vocabulary`` (list[str]), ``text_emb`` ((M,D) float tensor, L2-normalised)
+- ``train_config`` (TrainConfig as dict), ``iteration`` (number of completed iterations)
+- ``optimizer`` (Adam state_dict, or None), ``rng`` (torch CPU / numpy / python global states
+  plus the trainer's sampling generator state), ``trainer_state`` (pseudo maps of CSE, novel
+  views, ...; free-form tensors / lists), ``views`` (training cameras: list of [K (3,3), c2w
+  (4,4), H, W], used by the query layer for 3D localisation) and ``meta`` (free-form: scene
+  path, metrics, ...).
+
+``load_checkpoint(path, device)`` returns the payload with two additions: ``field`` (the
+SemanticField rebuilt on ``device``, eval mode; skipped with ``build=False``) and ``views``
+converted to numpy ``[K, c2w, H, W]`` lists.
+
+Writes are atomic: the file is written to ``PATH.tmp-<pid>``, flushed and fsync'd, then
+``os.replace``'d over ``PATH`` and the directory fsync'd — a kill at any time leaves either the
+old or the new checkpoint, never a torn one. A truncated / corrupt / foreign file raises
+``UserError`` naming the file.
+"""
+from __future__ import annotations
+
+import io
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ovnerf.errors import UserError
+
+FORMAT = "ovnerf-checkpoint"
+VERSION = 1
+
+__all__ = ["save_checkpoint", "load_checkpoint", "capture_rng_state", "restore_rng_state",
+           "FORMAT", "VERSION"]
+
+
+def capture_rng_state(generator: torch.Generator | None = None) -> dict:
+    """Global torch (CPU), numpy and python RNG states (+ an optional torch.Generator's)."""
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"name": np_state[0], "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+                  "pos": int(np_state[2]), "has_gauss": int(np_state[3]), "cached": float(np_state[4])},
+        "python": {"version": py_state[0], "state": list(py_state[1]), "gauss": py_state[2]},
+        "generator": generator.get_state() if generator is not None else None,
+    }
+    return state
+
+
+def restore_rng_state(state: dict, generator: torch.Generator | None = None) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
+    if generator is not None and state.get("generator") is not None:
+        generator.set_state(state["generator"])
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(str(path), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(path, *, field, field_config: dict, vocabulary: list[str], text_emb: torch.Tensor,
+                    train_config: dict | None = None, iteration: int = 0, optimizer=None,
+                    rng: dict | None = None, trainer_state: dict | None = None,
+                    views: list | None = None, meta: dict | None = None) -> Path:
+    """Atomically write a checkpoint (see module docstring); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in field.state_dict().items()}
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "field_config": _plain(field_config),
+        "field_state": state,
+        "aabb": field.aabb.detach().cpu().clone(),
+        "vocabulary": list(vocabulary),
+        "text_emb": text_emb.detach().float().cpu(),
+        "train_config": _plain(train_config) if train_config is not None else None,
+        "iteration": int(iteration),
+        "optimizer": _to_cpu(optimizer.state_dict()) if optimizer is not None else None,
+        "rng": rng,
+        "trainer_state": _to_cpu(trainer_state) if trainer_state is not None else None,
+        "views": [[torch.as_tensor(np.asarray(K), dtype=torch.float64),
+                   torch.as_tensor(np.asarray(c2w), dtype=torch.float64), int(H), int(W)]
+                  for K, c2w, H, W in (views or [])],
+        "meta": _plain(meta or {}),
+    }
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(buf.getbuffer())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    _fsync_dir(path.parent)
+    return path
+
+
+def load_checkpoint(path, device="cpu", build: bool = True) -> dict:
+    """Read and validate a checkpoint; returns the payload dict (tensors on the CPU) plus the
+    rebuilt ``field`` on ``device`` (unless ``build=False``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint not found: {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated zip, pickle garbage, ...
+        raise UserError(f"checkpoint {path} is corrupt or not an ovnerf checkpoint "
+                        f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise UserError(f"checkpoint {path} is not an ovnerf checkpoint (no '{FORMAT}' header)")
+    if int(payload.get("version", -1)) > VERSION:
+        raise UserError(f"checkpoint {path} has version {payload.get('version')}; this ovnerf reads ≤ {VERSION}")
+    for key in ("field_config", "field_state", "vocabulary", "text_emb"):
+        if key not in payload:
+            raise UserError(f"checkpoint {path} is incomplete (missing '{key}')")
+    payload["views"] = [[v[0].numpy(), v[1].numpy(), int(v[2]), int(v[3])] for v in payload.get("views") or []]
+    payload["class_names"] = list(payload["vocabulary"])
+    if build:
+        payload["field"] = build_field(payload, device=device)
+    return payload
+
+
+def build_field(payload: dict, device="cpu"):
+    """Recreate the SemanticField stored in a checkpoint payload (weights loaded, eval mode)."""
+    from ovnerf.field.semantic_field import FieldConfig, SemanticField
+
+    cfg = FieldConfig.from_dict(payload["field_config"])
+    field = SemanticField(cfg, payload["aabb"].numpy(), device=device)
+    try:
+        field.load_state_dict({k: v.to(device) for k, v in payload["field_state"].items()})
+    except (RuntimeError, KeyError) as exc:
+        raise UserError(f"checkpoint does not match the field architecture: {str(exc).splitlines()[0]}") from None
+    field.eval()
+    return field
+
+
+def _plain(d):
+    """Tuples → lists recursively (weights_only-safe, JSON-like)."""
+    if isinstance(d, dict):
+        return {k: _plain(v) for k, v in d.items()}
+    if isinstance(d, (list, tuple)):
+        return [_plain(v) for v in d]
+    if isinstance(d, np.generic):
+        return d.item()
+    return d
+
+
+def _to_cpu(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_to_cpu(v) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(_to_cpu(v) for v in obj)
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(obj)
+    return obj

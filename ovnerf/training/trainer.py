@@ -1,0 +1,372 @@
+"""The two-stage OV-NeRF trainer.
+
+Per iteration i (0-based; "iteration" counts completed steps):
+
+1. schedule events at the start of step i (TensoRF order): grid upsampling at
+   ``upsample_iters`` (voxel counts log-linear between FieldConfig's n_voxels_init/final; the
+   optimizer is rebuilt, its lr set to lr0·factor^i), alpha-mask update at ``alpha_mask_iters``;
+   in Stage II (i ≥ T, CSE on), every ``cse_every`` iterations from T: CSE (pseudo maps S̄ for
+   the training views, novel views with S+; see ``cse.py``).
+2. a batch of ``batch_rays`` pixels drawn uniformly over all training pixels (RayBank), plus in
+   Stage II with PMS ``novel_ray_fraction·batch_rays`` pixels of the novel views; one
+   ``render_rays(perturb=True)`` call; loss
+       L = w_color·L_color + w_feat·L_feat + w_sem·CE(target) [Stage I]
+           | w_pmu·CE(S̄ or Stage-I target) + w_pms·CE(S+) [Stage II]
+           + L_dino(3DOVS) + w_dino_feat·L_dinofeat + TV/L1,
+   Stage-I target = S~ (RSR map) or S (use_rsr=False).
+3. Adam step, every lr × factor (= lr_decay_target^(1/iterations)).
+
+Determinism: a dedicated ``torch.Generator`` (seeded by ``seed``) draws the rays and the sample
+jitter; its state, the global RNGs, the optimizer, the field (incl. grid resolution and alpha mask)
+and the CSE state are in every checkpoint, so a resumed run reproduces an uninterrupted one.
+
+Progress: ``callback(Progress)`` at most every ``progress_interval_s`` seconds, at every stage
+change / CSE event and at the end. ``should_stop()`` is polled between iterations; when it
+returns True a checkpoint is written and ``train`` returns (``TrainResult.stopped``).
+"""
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass, field as dc_field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ovnerf.errors import UserError
+from ovnerf.field.renderer import render_rays
+from ovnerf.field.semantic_field import FieldConfig, SemanticField
+from ovnerf.training import losses as L
+from ovnerf.training.checkpoint import (capture_rng_state, load_checkpoint, restore_rng_state,
+                                        save_checkpoint)
+from ovnerf.training.config import TrainConfig
+from ovnerf.training.cse import NovelViews, make_novel_views, pseudo_maps
+from ovnerf.training.raybank import RayBank, target_attr
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Trainer", "Progress", "TrainResult", "CHECKPOINT_NAME"]
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+@dataclass
+class Progress:
+    stage: int
+    iteration: int          # completed iterations
+    total: int
+    losses: dict
+    psnr: float
+    eta_s: float
+    message: str = ""
+
+
+@dataclass
+class TrainResult:
+    checkpoint: Path | None
+    iteration: int
+    total: int
+    stopped: bool
+    losses: dict = dc_field(default_factory=dict)
+    psnr: float = float("nan")
+    elapsed_s: float = 0.0
+    iters_per_s: float = 0.0
+
+    @property
+    def completed(self) -> bool:
+        return self.iteration >= self.total
+
+
+def _load_targets(cache, names):
+    if hasattr(cache, "load_view"):
+        return [cache.load_view(n) for n in names]
+    if isinstance(cache, dict):
+        missing = [n for n in names if n not in cache]
+        if missing:
+            raise UserError(f"no preprocessed targets for view(s) {missing[:5]}")
+        return [cache[n] for n in names]
+    if isinstance(cache, (list, tuple)):
+        return list(cache)
+    raise UserError(f"unsupported cache object {type(cache).__name__}")
+
+
+class Trainer:
+    """Trainer(frames, cache, text_emb, field_cfg, train_cfg, region_backend=None, device, out_dir).
+
+    frames: training PosedFrames; cache: ``PreprocessCache`` (``load_view(name)``), a dict
+    name → ViewTargets, or a list in frame order (each with ``clip_feat``, ``relevancy``, ``rsr``,
+    ``regions``, optional ``dino``); text_emb (M,D); vocabulary: class names (M). ``aabb``:
+    (min, max) or None (from ``ovnerf.scene.bounds.scene_bounds(frames)``). ``views``: extra
+    cameras stored in the checkpoint for the query layer (default: the training cameras).
+    """
+
+    def __init__(self, frames, cache, text_emb, field_cfg: FieldConfig | None = None,
+                 train_cfg: TrainConfig | None = None, region_backend=None, device="cpu",
+                 out_dir=None, vocabulary: list[str] | None = None, aabb=None, meta: dict | None = None):
+        self.cfg = train_cfg or TrainConfig()
+        self.cfg.validate()
+        self.device = torch.device(device)
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.frames = list(frames)
+        self.region_backend = region_backend
+        self.meta = dict(meta or {})
+        targets = _load_targets(cache, [f.name for f in self.frames])
+        self.bank = RayBank(self.frames, targets, device=self.device)
+        self.text_emb = F.normalize(torch.as_tensor(np.asarray(text_emb) if not isinstance(text_emb, torch.Tensor)
+                                                    else text_emb).float(), dim=-1).to(self.device)
+        M = int(self.text_emb.shape[0])
+        self.vocabulary = list(vocabulary) if vocabulary is not None else [f"class_{i}" for i in range(M)]
+        if len(self.vocabulary) != M:
+            raise UserError(f"{len(self.vocabulary)} class names but {M} text embeddings")
+        if self.text_emb.shape[1] != self.bank.feat_dim:
+            raise UserError(f"text embeddings have D={self.text_emb.shape[1]} but the cached CLIP "
+                            f"features have D={self.bank.feat_dim}")
+        self.regions = [target_attr(t, "regions") for t in targets]
+        del targets
+        fc = field_cfg or FieldConfig()
+        upd = {"feature_dim": self.bank.feat_dim}
+        if self.bank.dino_dim:
+            upd["dino_dim"] = self.bank.dino_dim
+        if self.cfg.upsample_iters is not None:
+            upd["upsample_iters"] = tuple(self.cfg.upsample_iters)
+        if self.cfg.alpha_mask_iters is not None:
+            upd["alpha_mask_iters"] = tuple(self.cfg.alpha_mask_iters)
+        self.field_cfg = FieldConfig.from_dict({**fc.to_dict(), **upd})
+        if aabb is None:
+            from ovnerf.scene.bounds import scene_bounds
+            aabb = scene_bounds(self.frames)
+        self._seed_everything(self.cfg.seed)
+        self.field = SemanticField(self.field_cfg, aabb, device=self.device)
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(self.cfg.seed)
+        self.iteration = 0
+        self.novel: NovelViews | None = None
+        self.last_cse_iter = -1
+        self.optimizer = self._make_optimizer(0)
+        self._voxels = dict(zip(self.field_cfg.upsample_iters, self.field_cfg.voxel_schedule()))
+
+    # ------------------------------------------------------------------ setup helpers
+    @staticmethod
+    def _seed_everything(seed: int) -> None:
+        torch.manual_seed(seed)
+        np.random.seed(seed % (2 ** 32))
+        random.seed(seed)
+
+    def _make_optimizer(self, iteration: int) -> torch.optim.Optimizer:
+        scale = self.cfg.lr_factor() ** iteration
+        groups = self.field.param_groups(self.cfg.lr_volume * scale, self.cfg.lr_mlp * scale)
+        return torch.optim.Adam(groups, betas=tuple(self.cfg.betas))
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return self.out_dir / CHECKPOINT_NAME if self.out_dir is not None else None
+
+    # ------------------------------------------------------------------ checkpoints
+    def save(self, path=None) -> Path:
+        path = Path(path) if path is not None else self.checkpoint_path
+        if path is None:
+            raise UserError("no output directory for the checkpoint")
+        state = {"pseudo": self.bank.pseudo, "novel": self.novel.state() if self.novel is not None else None,
+                 "last_cse_iter": self.last_cse_iter}
+        views = [[f.K, f.c2w, f.height, f.width] for f in self.frames]
+        return save_checkpoint(path, field=self.field, field_config=self.field_cfg.to_dict(),
+                               vocabulary=self.vocabulary, text_emb=self.text_emb,
+                               train_config=self.cfg.to_dict(), iteration=self.iteration,
+                               optimizer=self.optimizer, rng=capture_rng_state(self.generator),
+                               trainer_state=state, views=views,
+                               meta={**self.meta, "train_views": self.bank.names})
+
+    def resume(self, path=None) -> int:
+        """Restore a checkpoint written by this trainer (same scene/cache); returns the iteration."""
+        path = Path(path) if path is not None else self.checkpoint_path
+        ck = load_checkpoint(path, device=self.device, build=False)
+        if list(ck["vocabulary"]) != self.vocabulary:
+            raise UserError(f"checkpoint {path} was trained with another vocabulary")
+        if ck.get("optimizer") is None or ck.get("rng") is None:
+            raise UserError(f"checkpoint {path} has no training state to resume from")
+        self.field.load_state_dict({k: v.to(self.device) for k, v in ck["field_state"].items()})
+        self.iteration = int(ck["iteration"])
+        self.optimizer = self._make_optimizer(self.iteration)
+        try:
+            self.optimizer.load_state_dict(ck["optimizer"])
+        except (ValueError, KeyError) as exc:
+            raise UserError(f"checkpoint {path}: optimizer state does not match the field ({exc})") from None
+        st = ck.get("trainer_state") or {}
+        if st.get("pseudo") is not None:
+            if st["pseudo"].numel() != self.bank.n_pixels:
+                raise UserError(f"checkpoint {path}: pseudo maps do not match the training views")
+            self.bank.pseudo = st["pseudo"].to(self.device)
+        self.novel = NovelViews.from_state(st["novel"], self.device) if st.get("novel") else None
+        self.last_cse_iter = int(st.get("last_cse_iter", -1))
+        restore_rng_state(ck["rng"], self.generator)
+        return self.iteration
+
+    # ------------------------------------------------------------------ schedule
+    def _events(self, i: int) -> list[str]:
+        msgs = []
+        if i in self._voxels and i > 0:
+            res = self.field.upsample(int(self._voxels[i]))
+            self.optimizer = self._make_optimizer(i)
+            msgs.append(f"grid upsampled to {res}")
+        if i in set(self.field_cfg.alpha_mask_iters) and i > 0:
+            occ = self.field.update_alpha_mask()
+            msgs.append(f"alpha mask updated ({occ:.1%} occupied)")
+        cfg = self.cfg
+        if cfg.stage(i) == 2 and (i - cfg.stage1_iters) % cfg.cse_every == 0 and self.last_cse_iter != i:
+            msgs.append(self.run_cse(i))
+        return msgs
+
+    def run_cse(self, i: int) -> str:
+        cfg = self.cfg
+        self.field.eval()
+        t0 = time.time()
+        parts = []
+        if cfg.cse_pmu:
+            maps = pseudo_maps(self.field, self.bank, self.regions, self.text_emb,
+                               use_rsr=cfg.cse_pseudo_rsr, chunk=cfg.render_chunk)
+            self.bank.set_pseudo(maps)
+            parts.append(f"{len(maps)} pseudo maps")
+        if cfg.cse_pms and cfg.cse_novel_views > 0:
+            if cfg.cse_pseudo_rsr and self.region_backend is None:
+                log.warning("CSE: no region backend, novel-view pseudo maps are not refined by RSR")
+            H, W = self.bank.hw[0].tolist()
+            self.novel = make_novel_views(self.field, self.bank.c2w, self.bank.K[0], H, W,
+                                          cfg.cse_novel_views, cfg.seed + i, self.region_backend,
+                                          self.text_emb, use_rsr=cfg.cse_pseudo_rsr, chunk=cfg.render_chunk)
+            parts.append(f"{self.novel.n} novel views")
+        self.field.train()
+        self.last_cse_iter = i
+        return f"CSE at {i}: " + ", ".join(parts or ["nothing to do"]) + f" ({time.time() - t0:.1f} s)"
+
+    # ------------------------------------------------------------------ one step
+    def _stage1_target(self) -> str:
+        return "rsr" if self.cfg.use_rsr else "relevancy"
+
+    def step(self, i: int) -> tuple[dict, float]:
+        cfg = self.cfg
+        stage = cfg.stage(i)
+        warmup = i < cfg.geometry_warmup_iters
+        use_pmu = stage == 2 and cfg.cse_pmu and self.bank.pseudo is not None
+        use_pms = stage == 2 and cfg.cse_pms and self.novel is not None and self.novel.n > 0
+        target = "pseudo" if use_pmu else self._stage1_target()
+        want_dino_feat = cfg.w_dino_feat > 0 and self.bank.dino is not None and not warmup
+        want_dino_pairs = (cfg.w_dino_pos > 0 or cfg.w_dino_neg > 0) and self.bank.dino is not None and not warmup
+        idx = self.bank.sample(cfg.batch_rays, self.generator)
+        b = self.bank.gather(idx, target=target, with_dino=want_dino_feat or want_dino_pairs)
+        rays_o, rays_d = b.rays_o, b.rays_d
+        n_train = rays_o.shape[0]
+        n_novel = int(round(cfg.novel_ray_fraction * cfg.batch_rays)) if use_pms else 0
+        if n_novel:
+            no, nd, ntgt = self.novel.sample(n_novel, self.generator)
+            rays_o, rays_d = torch.cat([rays_o, no]), torch.cat([rays_d, nd])
+        outputs = [] if warmup else ["feature"]
+        if cfg.w_color > 0 or warmup:
+            outputs.append("rgb")
+        if want_dino_feat:
+            outputs.append("dino")
+        out = render_rays(self.field, rays_o, rays_d, outputs=outputs, perturb=True, generator=self.generator)
+        terms: dict[str, torch.Tensor] = {}
+        mse = torch.tensor(float("nan"))
+        if "rgb" in out:
+            mse = L.color_loss(out["rgb"][:n_train], b.rgb)
+            terms["color"] = (cfg.w_color if not warmup else 1.0) * mse
+        if warmup:
+            return self._finish_step(terms, mse)
+        feat = out["feature"][:n_train]
+        if cfg.w_feat > 0:
+            terms["feat"] = cfg.w_feat * L.feature_loss(feat, b.feat)
+        ce = L.semantic_ce_loss(feat, self.text_emb, b.target, cfg.temperature)
+        if stage == 1:
+            terms["sem"] = cfg.w_sem * ce
+        else:
+            terms["pmu" if use_pmu else "sem"] = (cfg.w_pmu if use_pmu else cfg.w_sem) * ce
+            if n_novel:
+                terms["pms"] = cfg.w_pms * L.semantic_ce_loss(out["feature"][n_train:], self.text_emb, ntgt,
+                                                              cfg.temperature)
+        if want_dino_pairs:
+            dl, _ = L.dino_distribution_loss(feat, self.text_emb, b.dino, cfg.dino_temperature, cfg.dino_shift,
+                                             cfg.w_dino_pos, cfg.w_dino_neg, cfg.dino_pair_rays)
+            terms["dino"] = dl
+        if want_dino_feat:
+            terms["dino_feat"] = cfg.w_dino_feat * L.dino_feature_loss(out["dino"][:n_train], b.dino)
+        if cfg.w_tv_density > 0 or cfg.w_tv_app > 0:
+            terms["tv"] = self.field.tv_loss(cfg.w_tv_density, cfg.w_tv_app)
+        if cfg.w_l1 > 0:
+            terms["l1"] = cfg.w_l1 * self.field.l1_loss()
+        return self._finish_step(terms, mse)
+
+    def _finish_step(self, terms: dict, mse: torch.Tensor) -> tuple[dict, float]:
+        cfg = self.cfg
+        loss = sum(terms.values())
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        factor = cfg.lr_factor()
+        for g in self.optimizer.param_groups:
+            g["lr"] *= factor
+        vals = {k: float(v.detach()) for k, v in terms.items()}
+        vals["total"] = float(loss.detach())
+        mse = mse.detach()
+        return vals, L.psnr_from_mse(mse) if torch.isfinite(mse) else float("nan")
+
+    # ------------------------------------------------------------------ loop
+    def train(self, callback: Callable[[Progress], None] | None = None,
+              should_stop: Callable[[], bool] | None = None) -> TrainResult:
+        cfg = self.cfg
+        total = cfg.iterations
+        start_iter = self.iteration
+        t_start = time.time()
+        last_report = 0.0
+        losses, psnr = {}, float("nan")
+        rate = None
+        prev_stage = cfg.stage(self.iteration)
+        self.field.train()
+
+        def report(msg=""):
+            elapsed = time.time() - t_start
+            done = self.iteration - start_iter
+            r = done / elapsed if elapsed > 0 and done > 0 else 0.0
+            eta = (total - self.iteration) / r if r > 0 else float("nan")
+            if callback is not None:
+                callback(Progress(cfg.stage(max(self.iteration - 1, 0)), self.iteration, total, dict(losses),
+                                  psnr, eta, msg))
+
+        if callback is not None:
+            report(f"stage {prev_stage} from iteration {self.iteration}")
+        stopped = False
+        while self.iteration < total:
+            i = self.iteration
+            msgs = self._events(i)
+            stage = cfg.stage(i)
+            losses, psnr = self.step(i)
+            self.iteration = i + 1
+            now = time.time()
+            if msgs or stage != prev_stage:
+                if stage != prev_stage:
+                    msgs.insert(0, f"stage {stage}")
+                for m in msgs:
+                    log.info(m)
+                report("; ".join(msgs))
+                last_report = now
+                prev_stage = stage
+            elif now - last_report >= cfg.progress_interval_s:
+                report()
+                last_report = now
+            if not np.isfinite(losses["total"]):
+                raise RuntimeError(f"training diverged at iteration {i} (loss {losses['total']})")
+            if cfg.checkpoint_every > 0 and self.iteration % cfg.checkpoint_every == 0 \
+                    and self.iteration < total and self.out_dir is not None:
+                self.save()
+            if should_stop is not None and self.iteration < total and should_stop():
+                stopped = True
+                break
+        ckpt = self.save() if self.out_dir is not None else None
+        elapsed = time.time() - t_start
+        done = self.iteration - start_iter
+        report("stopped" if stopped else "done")
+        return TrainResult(ckpt, self.iteration, total, stopped, losses, psnr, elapsed,
+                           done / elapsed if elapsed > 0 else 0.0)
