@@ -12,6 +12,10 @@ Compositing (:func:`composite`)::
     α_k = 1 − exp(−σ_k δ_k),   T_k = Π_{j<k} (1 − α_j) = exp(−Σ_{j<k} σ_j δ_j),   w_k = T_k α_k
     C = Σ_k w_k c_k,   depth = Σ_k w_k t_k,   acc = Σ_k w_k,   rgb += (1 − acc) · bg
 
+Early ray termination: once the field has an alpha mask, densities are evaluated in
+``cfg.early_stop_segments`` consecutive blocks of samples and a ray stops after a block where its
+transmittance fell below ``weight_threshold`` (every later weight would be below it too).
+
 Appearance (RGB / feature / DINO heads) is evaluated only at samples with w_k > ``weight_threshold``
 (TensoRF's ray-marching threshold) once the field has an alpha mask; before its first
 ``update_alpha_mask()`` every in-box sample is shaded (otherwise a freshly initialised field,
@@ -93,9 +97,24 @@ def render_rays(field, rays_o: torch.Tensor, rays_d: torch.Tensor, outputs: Iter
         v = valid.clone()
         v[valid] = field.occupied(pts[valid])
         valid = v
-    sigma = torch.zeros(N, S, device=rays_o.device, dtype=rays_o.dtype)
-    if valid.any():
-        sigma = sigma.masked_scatter(valid, field.density(pts[valid]))
+    G = max(1, int(getattr(cfg, "early_stop_segments", 1))) if field.has_alpha_mask() else 1
+    seg = -(-S // G)
+    parts, masks, tau = [], [], torch.zeros(N, device=rays_o.device, dtype=rays_o.dtype)
+    for s0 in range(0, S, seg):  # G ≤ a few segments: early ray termination between them
+        v = valid[:, s0:s0 + seg]
+        if s0 > 0:
+            v = v & (torch.exp(-tau) > cfg.weight_threshold)[:, None]
+        masks.append(v)
+        sg = torch.zeros(v.shape, device=rays_o.device, dtype=rays_o.dtype)
+        if v.any():
+            sg = sg.masked_scatter(v, field.density(pts[:, s0:s0 + seg][v]))
+        parts.append(sg)
+        if G > 1:
+            tau = tau + (sg.detach() * delta).sum(-1)
+    if len(parts) > 1:
+        sigma, valid = torch.cat(parts, dim=1), torch.cat(masks, dim=1)
+    else:
+        sigma = parts[0]
     weights, _ = compute_weights(sigma, delta)
     acc = weights.sum(-1)
     result: dict[str, torch.Tensor] = {"acc": acc}

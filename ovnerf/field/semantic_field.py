@@ -53,6 +53,7 @@ class FieldConfig:
     alpha_mask_threshold: float = 1e-4
     weight_threshold: float = 1e-4
     alpha_mask_max_res: int = 200
+    early_stop_segments: int = 4               # early ray termination checks per ray (1 = off)
     dense_density_max_voxels: int = 2 ** 24   # evaluate σ from a dense volume up to this grid size
     white_bg: bool = False
 

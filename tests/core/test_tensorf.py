@@ -137,3 +137,18 @@ def test_state_dict_roundtrip_across_upsample_and_render_image():
     assert a["rgb"].shape == (8, 12, 3) and a["depth"].shape == (8, 12) and a["feature"].shape == (8, 12, 32)
     torch.testing.assert_close(a["rgb"], b["rgb"])
     torch.testing.assert_close(a["feature"][..., :3], b["feature"])
+
+
+def test_backward_with_alpha_mask_and_early_termination():
+    f = _half_occupied_field()
+    f.update_alpha_mask()
+    assert f.cfg.early_stop_segments > 1
+    o = torch.tensor([[-0.5, 0.0, -3.0], [0.5, 0.0, -3.0], [2.0, 0.1, 0.2]])
+    d = torch.nn.functional.normalize(torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0], [-1.0, 0.0, 0.0]]), dim=-1)
+    r = render_rays(f, o, d, perturb=True, return_weights=True)
+    (r["rgb"].sum() + r["feature"].sum() + r["depth"].sum()).backward()
+    assert f.tensorf.density_plane[0].grad.abs().sum() > 0
+    # the ray entering the solid half terminates: no weight mass left after the first block
+    assert float(r["acc"][0].detach()) > 0.99
+    S = r["weights"].shape[1]
+    assert float(r["weights"][0, S // 2:].detach().sum()) < 1e-3
