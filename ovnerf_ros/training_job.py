@@ -81,21 +81,28 @@ def latest_checkpoint(output_dir) -> Path | None:
     return p if p.is_file() else None
 
 
-def _split_options(options: list[str]) -> tuple[list[str], dict]:
+def _split_options(options: list[str]) -> tuple[list[str], dict, dict]:
+    """'key=value' → TrainConfig overrides; 'foundation.key=value' → backend registry config;
+    'field.key=value' → FieldConfig overrides."""
     import yaml
-    train, found = [], {}
+    train, found, fld = [], {}, {}
     for o in options:
         o = o.strip()
         if not o:
             continue
         if "=" not in o:
             raise UserError(f"training option '{o}' is not key=value")
-        if o.startswith("foundation."):
-            k, v = o[len("foundation."):].split("=", 1)
-            found[k.strip()] = yaml.safe_load(v)
+        for prefix, dest in (("foundation.", found), ("field.", fld)):
+            if o.startswith(prefix):
+                k, v = o[len(prefix):].split("=", 1)
+                try:
+                    dest[k.strip()] = yaml.safe_load(v)
+                except yaml.YAMLError as exc:
+                    raise UserError(f"training option '{o}': {exc}") from None
+                break
         else:
             train.append(o)
-    return train, found
+    return train, found, fld
 
 
 def run_job(spec: JobSpec, report: Callable, should_stop: Callable[[], bool]) -> JobResult:
@@ -115,13 +122,18 @@ def run_job(spec: JobSpec, report: Callable, should_stop: Callable[[], bool]) ->
     if len(train_names) < 2:
         raise UserError(f"need at least 2 training keyframes, the store has {len(store)} frame(s)")
     vocab = parse_vocabulary(spec.vocabulary)
-    train_opts, found_opts = _split_options(spec.options)
+    train_opts, found_opts, field_opts = _split_options(spec.options)
     cfg = TrainConfig.cpu_preset() if spec.preset == "cpu" else TrainConfig()
     upd = {"use_rsr": bool(spec.use_rsr), "use_cse": bool(spec.use_cse)}
     if spec.iterations > 0:
         upd["iterations"] = int(spec.iterations)
     cfg = cfg.replace(**upd).override(train_opts)
     fcfg = FieldConfig.cpu_preset() if spec.preset == "cpu" else FieldConfig()
+    if field_opts:
+        unknown = sorted(set(field_opts) - set(fcfg.to_dict()))
+        if unknown:
+            raise UserError(f"unknown field option(s): {', '.join(unknown)}")
+        fcfg = FieldConfig.from_dict({**fcfg.to_dict(), **field_opts})
 
     # ---- preprocessing (resumable cache)
     found = {"clip": spec.backend, "device": spec.device, **found_opts}
