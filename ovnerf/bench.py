@@ -1,0 +1,252 @@
+"""``ovnerf bench``: speed and memory figures of the whole system on this machine.
+
+Sections (each figure is the **median over ``repeats``** runs unless stated):
+
+1. **machine**: CPU model, logical cores, torch version and threads, device.
+2. **field** (``ovnerf.field.benchmark.bench_field``): one training step of the semantic field
+   (forward + backward + Adam, RGB + CLIP feature + DINO outputs) at ``n_rays`` rays on the CPU
+   preset field, rendering one 640×480 view (RGB, depth, segmentation), and **the same training
+   step with the naïve reference TensoRF** (``ovnerf.field.naive_reference``: no empty-space
+   skipping, every head at every sample, dense tensors) → the speed ratio.
+3. **trainer**: the real ``Trainer.step`` (all OV-NeRF losses: colour, feature, CE, DINO
+   distribution + regression) at ``n_rays`` rays, CPU preset, on 4 views of the demo room
+   (160×120) whose targets come from the simulated teacher — iterations/s and ms/iteration.
+4. **query**: latency of ``SemanticMap.relevancy`` (one 160×120 view) and of
+   ``SemanticMap.localize`` (3D: ≤8 keyframes at ≤64 px) on the field of a trained checkpoint
+   (``checkpoint``; default ``demo_out/model/checkpoint.pt`` when present), else on the
+   benchmark's synthetic wall field (then the query figures are marked *synthetic*).
+5. **preprocess** (``ovnerf.foundation.benchmark.bench_backends``): seconds per 640×480 frame and
+   peak memory per backend (simulated teacher, open_clip, SAM ONNX / torch, DINO ONNX / timm;
+   backends whose weights are absent are listed as skipped).
+
+Peak memory: the process's peak resident set size while a section runs (sampled every 5 ms;
+``ru_maxrss`` for the field section). ``quick=True``: 1 repeat, fewer steps, SAM with a 4×4
+prompt grid — a smoke run, not figures to quote.
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ovnerf.errors import UserError
+
+
+class PeakRSS:
+    """Peak resident set size (MiB) of this process while the ``with`` block runs."""
+
+    def __init__(self, period: float = 0.005):
+        self.period = period
+        self.page = os.sysconf("SC_PAGE_SIZE")
+        self._stop = threading.Event()
+        self.peak_mb = 0.0
+
+    def _rss(self) -> int:
+        try:
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * self.page
+        except OSError:
+            return 0
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._rss())
+            time.sleep(self.period)
+
+    def __enter__(self):
+        self.peak = self._rss()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join()
+        self.peak = max(self.peak, self._rss())
+        self.peak_mb = self.peak / 2 ** 20
+
+
+def _median(values):
+    values = [v for v in values if v is not None and np.isfinite(v)]
+    return float(statistics.median(values)) if values else float("nan")
+
+
+def _time(fn, repeats: int) -> tuple[float, list[float]]:
+    ts = []
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return _median(ts), ts
+
+
+# ---------------------------------------------------------------------------- sections
+def bench_field_section(device, n_rays: int, repeats: int, iters: int) -> dict:
+    from ovnerf.field.benchmark import bench_field
+
+    runs = []
+    with PeakRSS() as mem:
+        for _ in range(max(1, repeats)):
+            runs.append(bench_field(device=device, n_rays=n_rays, iters=iters, naive=True, render=True))
+    keys = [k for k, v in runs[0].items() if isinstance(v, float)]
+    out = dict(runs[0])
+    out.update({k: _median([r[k] for r in runs]) for k in keys})
+    out["speedup"] = out["train_it_s"] / out["naive_it_s"] if out.get("naive_it_s") else float("nan")
+    out["repeats"] = len(runs)
+    out["section_peak_rss_mb"] = mem.peak_mb
+    return out
+
+
+def _demo_views(tmp: Path, n: int = 4, width: int = 160, height: int = 120):
+    from ovnerf.demo.generate import generate_room_scene
+    from ovnerf.scene.store import SceneStore
+
+    scene = generate_room_scene(tmp / "scene", seed=0, width=width, height=height, n_frames=n * 3)
+    store = SceneStore(scene, create=False)
+    names = store.names()[1::3][:n]
+    return store, store.frames(names)
+
+
+def bench_trainer_section(device, n_rays: int, repeats: int, steps: int, tmp: Path) -> dict:
+    """Median ms per ``Trainer.step`` (Stage I, all losses) at ``n_rays`` rays."""
+    from ovnerf.field.semantic_field import FieldConfig
+    from ovnerf.foundation.simulated_teacher import SimulatedCLIPTeacher
+    from ovnerf.training.config import TrainConfig
+    from ovnerf.training.trainer import Trainer
+
+    store, frames = _demo_views(tmp)
+    teacher = SimulatedCLIPTeacher(label_names=store.class_names)
+    g = torch.Generator().manual_seed(0)
+    targets = []
+    for f in frames:
+        lab = torch.as_tensor(f.labels, dtype=torch.long)
+        targets.append({"clip_feat": teacher.multiscale_features(f)[0].float(), "relevancy": lab, "rsr": lab,
+                        "regions": torch.zeros(0, f.height, f.width, dtype=torch.bool),
+                        "dino": torch.nn.functional.normalize(torch.randn(9, 12, 384, generator=g), dim=-1)})
+    text = teacher.encode_text(store.class_names)
+    cfg = TrainConfig.cpu_preset(iterations=10 ** 6, batch_rays=n_rays, use_cse=False, checkpoint_every=0)
+    tr = Trainer(frames, targets, text, FieldConfig.cpu_preset(), cfg, device=device,
+                 vocabulary=store.class_names)
+    with PeakRSS() as mem:
+        tr.step(0)  # warm-up
+        per_rep = []
+        i = 1
+        for _ in range(max(1, repeats)):
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                tr.step(i)
+                i += 1
+            per_rep.append((time.perf_counter() - t0) / steps)
+    s = _median(per_rep)
+    return {"n_rays": n_rays, "grid_res": tr.field.grid_res, "s_per_it": s, "it_s": 1.0 / s,
+            "steps": steps, "repeats": len(per_rep), "peak_rss_mb": mem.peak_mb,
+            "views": f"{len(frames)} x {frames[0].width}x{frames[0].height}", "trainer": tr}
+
+
+def bench_query_section(device, repeats: int, checkpoint=None, fallback_field=None) -> dict:
+    from ovnerf.query import SemanticMap, View
+
+    synthetic = False
+    ck = Path(checkpoint) if checkpoint else Path("demo_out/model/checkpoint.pt")
+    if ck.is_file():
+        smap = SemanticMap.load(ck, device=device)
+        source = str(ck)
+    else:
+        if checkpoint:
+            raise UserError(f"checkpoint not found: {checkpoint}")
+        tr = fallback_field
+        smap = SemanticMap(tr.field, tr.vocabulary, tr.text_emb, device=device,
+                           views=[View(f.K, f.c2w, f.height, f.width) for f in tr.frames])
+        source = "untrained field of the trainer benchmark (synthetic: run `ovnerf demo` first for real figures)"
+        synthetic = True
+    if not smap.views:
+        raise UserError(f"{source}: no keyframes stored for localisation")
+    v = smap.views[len(smap.views) // 2]
+    K = np.asarray(v.K, dtype=np.float64).copy()
+    sx, sy = 160 / v.W, 120 / v.H
+    K[0] *= sx
+    K[1] *= sy
+    K[2] = [0, 0, 1]
+    text = smap.class_names[min(7, len(smap.class_names) - 1)]
+    with PeakRSS() as mem:
+        rel_s, _ = _time(lambda: smap.relevancy(text, None, K, v.c2w, 120, 160), repeats)
+
+        def loc():
+            try:
+                smap.localize(text)
+            except UserError:
+                pass
+        loc_s, _ = _time(loc, repeats)
+    return {"source": source, "synthetic": synthetic, "text": text, "relevancy_160x120_s": rel_s,
+            "localize_s": loc_s, "repeats": max(1, repeats), "peak_rss_mb": mem.peak_mb}
+
+
+def bench_preprocess_section(device, repeats: int, quick: bool) -> dict:
+    from ovnerf.foundation.benchmark import bench_backends
+
+    cfg = {"device": str(device)}
+    if quick:
+        cfg["sam_points_per_side"] = 4
+    return bench_backends(cfg, width=640, height=480, repeats=max(1, repeats), warmup=False, print_fn=None)
+
+
+# ---------------------------------------------------------------------------- driver
+def run_bench(device="cpu", quick: bool = False, repeats: int | None = None, n_rays: int = 4096,
+              checkpoint=None, sections=("field", "trainer", "query", "preprocess"), print_fn=print) -> dict:
+    """Run the benchmark sections; prints as it goes and returns every figure in a dict."""
+    from ovnerf.demo.pipeline import machine_description
+
+    device = torch.device(device)
+    repeats = int(repeats if repeats is not None else (1 if quick else 3))
+    out = {"machine": machine_description(device), "quick": bool(quick), "repeats": repeats, "n_rays": n_rays}
+    p = print_fn or (lambda *_: None)
+    p(f"machine: {out['machine']}")
+    p(f"figures: median over {repeats} repeat(s){' (QUICK mode: smoke figures only)' if quick else ''}")
+    with tempfile.TemporaryDirectory(prefix="ovnerf-bench-") as tmp:
+        tmp = Path(tmp)
+        trainer = None
+        if "field" in sections:
+            r = bench_field_section(device, n_rays, repeats, iters=2 if quick else 5)
+            out["field"] = r
+            p(f"\n[field] CPU-preset semantic field, grid {r['grid_res']}, {r['samples_per_ray']} samples/ray, "
+              f"D={r['feature_dim']}, Dd={r['dino_dim']}")
+            p(f"  training step @ {n_rays} rays:  {r['train_it_s']:.2f} it/s  ({1000 * r['train_s_per_it']:.0f} ms/it)")
+            p(f"  naive reference TensoRF step:   {r['naive_it_s']:.2f} it/s  ({1000 / r['naive_it_s']:.0f} ms/it)"
+              f"  -> ours is x{r['speedup']:.1f} faster")
+            p(f"  render 640x480 (rgb+depth+seg): {r['render_s']:.2f} s/view")
+            p(f"  peak RSS (process): train {r['train_peak_mem_mb']:.0f} MiB, render {r['render_peak_mem_mb']:.0f} MiB, "
+              f"naive {r['naive_peak_mem_mb']:.0f} MiB")
+        if "trainer" in sections or ("query" in sections and not _has_ckpt(checkpoint)):
+            r = bench_trainer_section(device, n_rays, repeats, steps=2 if quick else 5, tmp=tmp)
+            trainer = r.pop("trainer")
+            out["trainer"] = r
+            p(f"\n[trainer] Trainer.step, Stage I, all losses, {r['views']} views, grid {r['grid_res']}")
+            p(f"  {n_rays} rays/iteration: {r['it_s']:.2f} it/s ({1000 * r['s_per_it']:.0f} ms/it); "
+              f"peak RSS {r['peak_rss_mb']:.0f} MiB")
+        if "query" in sections:
+            r = bench_query_section(device, repeats, checkpoint, trainer)
+            out["query"] = r
+            p(f"\n[query] on {r['source']}")
+            p(f"  relevancy '{r['text']}' 160x120: {1000 * r['relevancy_160x120_s']:.0f} ms; "
+              f"3D localize: {1000 * r['localize_s']:.0f} ms; peak RSS {r['peak_rss_mb']:.0f} MiB")
+        del trainer
+        if "preprocess" in sections:
+            r = bench_preprocess_section(device, repeats, quick)
+            out["preprocess"] = r
+            p("\n[preprocess] per 640x480 frame" + (" (SAM with 4x4 prompts: quick)" if quick else ""))
+            for k, v in r.items():
+                if "skipped" in v:
+                    p(f"  {k:<15} skipped ({v['skipped'][:90]})")
+                else:
+                    p(f"  {k:<15} {v['seconds_per_frame']:7.2f} s/frame  peak +{v['peak_mem_mb']:6.0f} MiB  [{v['backend']}]")
+    return out
+
+
+def _has_ckpt(checkpoint) -> bool:
+    return Path(checkpoint).is_file() if checkpoint else Path("demo_out/model/checkpoint.pt").is_file()

