@@ -80,17 +80,19 @@ def text_embeddings(M=len(CLASSES), D=32, seed=0):
     return torch.nn.functional.normalize(torch.randn(M, D, generator=g), dim=-1)
 
 
-def region_masks(labels):
-    """Regions = the GT segments (one per class present) + a big box over the image centre."""
+def region_masks(labels, with_box=True):
+    """Regions = the GT segments (one per class present) [+ a box over the image centre, which
+    RSR paints with its majority class: a wrong region, i.e. target noise]."""
     H, W = labels.shape
     masks = [labels == c for c in np.unique(labels) if c >= 0]
-    box = np.zeros((H, W), bool)
-    box[H // 4: 3 * H // 4, W // 4: 3 * W // 4] = True
-    masks.append(box)
+    if with_box:
+        box = np.zeros((H, W), bool)
+        box[H // 4: 3 * H // 4, W // 4: 3 * W // 4] = True
+        masks.append(box)
     return np.stack(masks)
 
 
-def synthetic_targets(frame, text_emb, feat_down=2, dino_dim=8, noise=0.0, seed=0):
+def synthetic_targets(frame, text_emb, feat_down=2, dino_dim=8, noise=0.0, seed=0, box_region=True):
     """A noiseless teacher: CLIP feature of a cell = text embedding of the true class at its centre
     (background: a fixed unit vector); relevancy = argmax cos; RSR with the GT regions."""
     from ovnerf.training.rsr import region_semantic_ranking
@@ -111,7 +113,7 @@ def synthetic_targets(frame, text_emb, feat_down=2, dino_dim=8, noise=0.0, seed=
     full = table[torch.as_tensor(np.where(frame.labels >= 0, frame.labels, len(text_emb)), dtype=torch.long)]
     rel = (full @ text_emb.T).argmax(-1).to(torch.int16)
     rel = torch.where(torch.as_tensor(frame.labels) >= 0, rel, torch.full_like(rel, -1))
-    regions = torch.as_tensor(region_masks(frame.labels))
+    regions = torch.as_tensor(region_masks(frame.labels, with_box=box_region))
     rsr = region_semantic_ranking(rel.long(), regions, len(text_emb)).to(torch.int16)
     # DINO stand-in at 1/4 resolution: orthonormal per-class codes (same object: cos 1, different
     # objects: cos 0 — real DINO features are similar within an object, dissimilar across)

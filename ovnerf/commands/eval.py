@@ -1,0 +1,65 @@
+"""`ovnerf eval CKPT --scene SCENE`: mIoU / mAcc / PSNR of a trained field on held-out views.
+
+Ground truth: the scene's ``labels/`` (class ids of ``transforms.json["ovnerf_classes"]``, mapped
+to the checkpoint's vocabulary by name). Held-out views: every 10th frame (``--views test``).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser("eval", help="evaluate a trained field on held-out views (mIoU, mAcc, PSNR)",
+                              description=__doc__.split("\n\n")[0])
+    p.add_argument("checkpoint", type=Path, help="checkpoint.pt written by `ovnerf train`")
+    p.add_argument("--scene", type=Path, required=True, help="scene directory with labels/")
+    p.add_argument("--views", choices=["test", "train", "all"], default="test", help="which views (default test)")
+    p.add_argument("--json", type=Path, default=None, help="also write the metrics to this JSON file")
+    p.add_argument("--chunk", type=int, default=8192, help="rays per rendering chunk")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import json
+    import math
+
+    from tqdm import tqdm
+
+    from ovnerf.commands.render import select_views
+    from ovnerf.errors import UserError
+    from ovnerf.scene.store import SceneStore
+    from ovnerf.training.checkpoint import load_checkpoint
+    from ovnerf.training.evaluate import evaluate_views
+
+    if not (args.scene / "transforms.json").is_file():
+        raise UserError(f"not a scene directory (no transforms.json): {args.scene}")
+    ck = load_checkpoint(args.checkpoint, device=args.device)
+    store = SceneStore(args.scene, create=False)
+    frames = store.frames(select_views(store, args.views))
+    if not any(f.labels is not None for f in frames):
+        raise UserError(f"the {args.views} views of {args.scene} have no labels/ ground truth")
+    bar = tqdm(total=len(frames), desc="eval", unit="view", disable=args.no_progress)
+
+    def progress(done, total):
+        bar.n = done
+        bar.refresh()
+
+    try:
+        ev = evaluate_views(ck["field"], ck["text_emb"], frames, ck["vocabulary"], store.class_names,
+                            args.chunk, progress=progress)
+    finally:
+        bar.close()
+    print(f"views      {ev.n_views} ({args.views})")
+    print(f"mIoU       {ev.miou:.4f}")
+    print(f"mAcc       {ev.macc:.4f}")
+    print(f"PSNR       {ev.psnr:.2f} dB")
+    for c, i, a in zip(ev.class_names, ev.iou, ev.acc):
+        if not math.isnan(i):
+            print(f"  {c:<20s} IoU {i:.3f}  Acc {a:.3f}")
+    if ev.unmapped:
+        print(f"  (scene classes not in the vocabulary, ignored: {', '.join(ev.unmapped)})")
+    if args.json is not None:
+        args.json.write_text(json.dumps(ev.to_dict(), indent=2))
+    return 0

@@ -1,0 +1,108 @@
+"""Evaluation of a trained field on held-out views: mIoU / mAcc (``ovnerf.metrics``) and PSNR.
+
+Per view: render RGB and the segmentation ``argmax_c cos(t_c, F̂)`` over the vocabulary (no
+opacity threshold: every pixel gets a class, as the paper's evaluation); accumulate one confusion
+matrix over all views (``SegmentationMeter``: void GT pixels ignored, means over classes present in
+the GT of the evaluated views). PSNR = mean over views of the per-view PSNR of RGB in [0, 1].
+
+Ground-truth label ids index the *scene's* class list (``SceneStore.class_names``); they are
+mapped to vocabulary indices by name (:func:`label_mapping`). Scene classes absent from the
+vocabulary become void (reported in ``EvalResult.unmapped``).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field as dc_field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ovnerf.errors import UserError
+from ovnerf.metrics import SegmentationMeter, psnr as psnr_fn
+from ovnerf.training.cse import render_segmentation
+
+__all__ = ["EvalResult", "evaluate_views", "label_mapping"]
+
+
+@dataclass
+class EvalResult:
+    miou: float
+    macc: float
+    psnr: float
+    n_views: int
+    class_names: list[str]
+    iou: list[float]                 # per vocabulary class, NaN when absent from GT
+    acc: list[float]
+    per_view_psnr: list[float] = dc_field(default_factory=list)
+    unmapped: list[str] = dc_field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"miou": self.miou, "macc": self.macc, "psnr": self.psnr, "n_views": self.n_views,
+                "per_class": {c: {"iou": i, "acc": a} for c, i, a in zip(self.class_names, self.iou, self.acc)},
+                "per_view_psnr": self.per_view_psnr, "unmapped_classes": self.unmapped}
+
+    def summary(self) -> str:
+        return (f"mIoU {self.miou:.3f}  mAcc {self.macc:.3f}  PSNR {self.psnr:.2f} dB  "
+                f"({self.n_views} views)")
+
+
+def label_mapping(scene_classes: list[str] | None, vocabulary: list[str]) -> tuple[np.ndarray | None, list[str]]:
+    """Lookup table scene-class-id → vocabulary id (−1 if absent), and the absent names.
+    ``scene_classes`` None → identity (labels already index the vocabulary)."""
+    if not scene_classes:
+        return None, []
+    vidx = {v.strip().lower(): i for i, v in enumerate(vocabulary)}
+    table = np.array([vidx.get(c.strip().lower(), -1) for c in scene_classes], dtype=np.int64)
+    return table, [c for c, t in zip(scene_classes, table) if t < 0]
+
+
+def _map_labels(labels: np.ndarray, table: np.ndarray | None) -> np.ndarray:
+    lab = np.asarray(labels).astype(np.int64)
+    if table is None:
+        return lab
+    out = np.full_like(lab, -1)
+    ok = (lab >= 0) & (lab < len(table))
+    out[ok] = table[lab[ok]]
+    return out
+
+
+@torch.no_grad()
+def evaluate_views(field, text_emb, frames, vocabulary: list[str], scene_classes: list[str] | None = None,
+                   chunk: int = 8192, progress: Callable[[int, int], None] | None = None,
+                   keep_renders: bool = False) -> EvalResult | tuple[EvalResult, list]:
+    """Evaluate ``field`` on ``frames`` (PosedFrames with ``labels``; views without labels count
+    only for PSNR). ``progress(done, total)`` after each view. With ``keep_renders`` also returns
+    a list of (seg (H,W) long numpy, rgb (H,W,3) uint8) per view."""
+    frames = list(frames)
+    if not frames:
+        raise UserError("no views to evaluate")
+    M = len(vocabulary)
+    te = torch.as_tensor(np.asarray(text_emb) if not isinstance(text_emb, torch.Tensor) else text_emb).float()
+    if te.shape[0] != M:
+        raise UserError(f"{M} class names but {te.shape[0]} text embeddings")
+    table, unmapped = label_mapping(scene_classes, vocabulary)
+    meter = SegmentationMeter(M)
+    psnrs, renders = [], []
+    was_training = field.training
+    field.eval()
+    try:
+        for k, f in enumerate(frames):
+            seg, rgb = render_segmentation(field, f.K, f.c2w, f.height, f.width, te, chunk, with_rgb=True)
+            seg_np, rgb_np = seg.cpu().numpy(), rgb.cpu().numpy()
+            if f.labels is not None:
+                meter.update(seg_np, _map_labels(f.labels, table))
+            psnrs.append(psnr_fn(rgb_np.astype(np.float64) / 255.0, np.asarray(f.image, np.float64) / 255.0))
+            if keep_renders:
+                renders.append((seg_np, rgb_np))
+            if progress is not None:
+                progress(k + 1, len(frames))
+    finally:
+        field.train(was_training)
+    m = meter.compute()
+    res = EvalResult(miou=float(m["miou"]), macc=float(m["macc"]),
+                     psnr=float(np.mean(psnrs)) if psnrs else math.nan, n_views=len(frames),
+                     class_names=list(vocabulary), iou=[float(x) for x in m["iou"]],
+                     acc=[float(x) for x in m["acc"]], per_view_psnr=[float(p) for p in psnrs],
+                     unmapped=unmapped)
+    return (res, renders) if keep_renders else res
