@@ -7,12 +7,16 @@ embedding q and negative embeddings n_1..n_k)::
 
 Default negatives: the rest of the vocabulary (the classes the field was trained with). The
 segmentation label of a pixel is ``argmax_c cos(t_c, F̂)`` over the vocabulary (−1 where the
-rendered opacity ``acc`` < 0.5). The mask of a query is ``rel > threshold`` and ``acc ≥ 0.5``.
+rendered opacity ``acc`` < 0.5). The mask of a query is ``rel > threshold`` and ``acc ≥ 0.3``.
 
 3D localisation: the field is rendered (expected depth + relevancy) at a set of views (the
 training keyframes, at reduced resolution); pixels with ``rel > threshold`` and ``acc ≥ min_acc`` (0.3) are back-projected with their
-depth (``x = o + t·d`` along the unit ray) into map-frame points. Outliers are removed by keeping
-the largest 26-connected component of the points' occupancy on a ``voxel`` grid. Then
+depth (``x = o + t·d`` along the unit ray) into map-frame points. Outliers are removed by
+multi-view voting (every surface pixel of every view votes for its 0.15 m voxel; a voxel keeps
+its query points when ≥ 2 views saw the query there and they are ≥ 1/3 of the views that saw a
+surface there — a view that confuses classes is outvoted; when no voxel passes, e.g. with too
+few overlapping views, all query points are kept), then by keeping the largest
+26-connected component of the points' occupancy on a ``voxel`` grid. Then
 
 - centroid = mean of the points; AABB = per-axis 2nd/98th percentiles (robust to stragglers);
 - oriented box: gravity-aligned (rotation about z only), yaw from the principal axis of the
@@ -221,7 +225,8 @@ class SemanticMap:
     def localize(self, text: str, negatives: list[str] | None = None, views: list[View] | None = None,
                  threshold: float = 0.5, max_points: int = 5000, max_views: int = 8, max_side: int = 64,
                  voxel: float = 0.05, standoff: float = 0.6, ground_z: float = 0.0,
-                 n_grasps: int = 5, top_band: float = 0.03, seed: int = 0, min_acc: float = 0.3) -> Localization:
+                 n_grasps: int = 5, top_band: float = 0.03, seed: int = 0, min_acc: float = 0.3,
+                 vote_voxel: float = 0.15, vote_ratio: float = 0.34) -> Localization:
         """3D points, boxes, navigation goal and grasps of ``text`` (see module docstring).
         UserError when the object is not seen in any view."""
         emb = self._query_embeddings(text, negatives)
@@ -230,21 +235,31 @@ class SemanticMap:
             raise UserError("no views to localise from (no keyframes)")
         if len(views) > max_views:
             views = [views[i] for i in np.linspace(0, len(views) - 1, max_views).round().astype(int)]
-        pts, rels, cams = [], [], []
+        pts, rels, cams, is_q, vid = [], [], [], [], []
         for v in views:
             v = check_view(v.K, v.c2w, v.H, v.W).scaled(max_side)
             r = self._relevancy_view(v, emb)
-            m = (r["relevancy"] > threshold) & (r["acc"] >= min_acc)
-            if not m.any():
+            surf = (r["acc"] >= min_acc).reshape(-1)
+            if not surf.any():
                 continue
+            q = (r["relevancy"].reshape(-1) > threshold)[surf]
             o, d = get_rays(v.K, v.c2w, v.H, v.W, device="cpu")
-            sel = torch.from_numpy(m.reshape(-1))
-            t = torch.from_numpy(r["depth"].reshape(-1)[m.reshape(-1)] / np.maximum(r["acc"].reshape(-1)[m.reshape(-1)], 1e-6))
+            sel = torch.from_numpy(surf)
+            t = torch.from_numpy(r["depth"].reshape(-1)[surf] / np.maximum(r["acc"].reshape(-1)[surf], 1e-6))
             pts.append((o[sel] + d[sel] * t[:, None]).numpy())
-            rels.append(r["relevancy"][m])
+            rels.append(r["relevancy"].reshape(-1)[surf])
+            is_q.append(q)
+            vid.append(np.full(q.shape[0], len(cams)))
             cams.append(np.asarray(v.c2w)[:3, 3])
-        if not pts:
+        if not pts or not np.concatenate(is_q).any():
             raise UserError(f"'{text}' was not found (no pixel above relevancy {threshold} in {len(views)} views)")
+        P_all, Q, V = np.concatenate(pts).astype(np.float64), np.concatenate(is_q), np.concatenate(vid)
+        keep_vox = multiview_votes(P_all, Q, V, vote_voxel, min_votes=min(2, len(cams)), ratio=vote_ratio)
+        if not keep_vox.any():  # too few overlapping views to vote: fall back to every query point
+            keep_vox = Q
+        seen_q = np.unique(V[keep_vox])
+        cams = [cams[i] for i in seen_q]
+        pts, rels = [P_all[keep_vox]], [np.concatenate(rels)[keep_vox]]
         P = np.concatenate(pts).astype(np.float64)
         R = np.concatenate(rels)
         keep = largest_component(P, voxel)
@@ -289,6 +304,25 @@ class SemanticMap:
 # ---------------------------------------------------------------------- geometry helpers
 def _normalize(x: torch.Tensor) -> torch.Tensor:
     return x / x.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+
+
+def multiview_votes(points: np.ndarray, is_query: np.ndarray, view_id: np.ndarray, voxel: float,
+                    min_votes: int = 2, ratio: float = 0.5) -> np.ndarray:
+    """Bool mask of the query points that are multi-view consistent.
+
+    Every surface point (of any class) votes for its ``voxel`` once per view. A voxel is kept when
+    at least ``min_votes`` views saw the query there and those are at least ``ratio`` of the views
+    that saw any surface there; returns ``is_query & kept[voxel of point]``."""
+    ijk = np.floor(points / voxel).astype(np.int64)
+    _, vox = np.unique(ijk, axis=0, return_inverse=True)
+    vox = vox.reshape(-1)
+    n_vox = int(vox.max()) + 1
+    pairs = np.unique(np.stack([vox, view_id]), axis=1)               # (voxel, view) seen
+    seen = np.bincount(pairs[0], minlength=n_vox)
+    qpairs = np.unique(np.stack([vox[is_query], view_id[is_query]]), axis=1)
+    votes = np.bincount(qpairs[0], minlength=n_vox)
+    kept = (votes >= min_votes) & (votes >= ratio * seen)
+    return is_query & kept[vox]
 
 
 def largest_component(points: np.ndarray, voxel: float) -> np.ndarray:

@@ -146,3 +146,15 @@ def test_largest_component_and_box_helpers():
     c, R, s = gravity_aligned_box(P @ Rz.T)
     assert abs(abs(R[:2, 0] @ Rz[:2, 0]) - 1) < 1e-3
     assert s[0] == pytest.approx(1.92, abs=0.05) and s[1] == pytest.approx(0.384, abs=0.02)
+
+
+def test_multiview_votes_outvote_a_confused_view():
+    from ovnerf.query import multiview_votes
+    rng = np.random.default_rng(0)
+    a = rng.uniform(0, 0.1, (40, 3))                    # spot A: the query in views 0, 1, 2
+    b = rng.uniform(0, 0.1, (40, 3)) + 2.0              # spot B: query only in view 3, other class in 0-2
+    P = np.concatenate([a, b])
+    V = np.tile(np.repeat(np.arange(4), 10), 2)
+    Q = np.concatenate([V[:40] < 3, V[40:] == 3])
+    keep = multiview_votes(P, Q, V, voxel=0.15, min_votes=2, ratio=0.34)
+    assert keep[:40].sum() == 30 and not keep[40:].any()

@@ -10,6 +10,7 @@ import yaml
 from ovnerf.scene.store import SceneStore
 from ovnerf.training.checkpoint import load_checkpoint
 from ovnerf_msgs.action import Train
+from ovnerf_msgs.srv import Query
 
 from ros_harness import Harness, wait_for
 
@@ -54,6 +55,13 @@ def test_kill9_during_training_then_resume(tmp_path, spawn_ros_process):
         node = start(spawn_ros_process, params)
         feedback = []
         client, gh = send_goal(h, False, feedback)
+        wait_for(lambda: any(f.stage == "stage1" for f in feedback), timeout=300, period=0.2, what="stage1")
+        # the node keeps serving while it trains (separate callback groups, multi-threaded executor)
+        q = h.driver.create_client(Query, "/ovnerf/query")
+        assert q.wait_for_service(timeout_sec=10)
+        fut = q.call_async(Query.Request(text="table"))
+        wait_for(fut.done, timeout=60, what="query during training")
+        assert not fut.result().success and "no trained model" in fut.result().message
         wait_for(lambda: any(f.stage == "stage1" and f.iteration >= 12 for f in feedback), timeout=600,
                  period=0.2, what="iteration 12")
         node.send_signal(signal.SIGKILL)                      # kill -9 in the middle of training
