@@ -77,6 +77,6 @@ def test_runtime_parameter_validation(tmp_path):
 def test_entry_point_rejects_invalid_parameter_with_one_line(ros_child_env, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "ovnerf_ros.main", "trainer", "--ros-args", "-p",
                            f"output_dir:={tmp_path}", "-p", "query.threshold:=3.0"],
-                          env=ros_child_env(), capture_output=True, text=True, timeout=60, cwd=ROOT)
+                          env=ros_child_env(), capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert proc.returncode == 2
     assert "query.threshold" in proc.stderr and "Traceback" not in proc.stderr
