@@ -10,6 +10,7 @@ Progress is reported through ``report(stage, iteration, total, losses, psnr, eta
 """
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -176,10 +177,22 @@ def run_job(spec: JobSpec, report: Callable, should_stop: Callable[[], bool]) ->
         report(stage, p.iteration, p.total, dict(p.losses), float(p.psnr), float(p.eta_s), p.message)
 
     res = trainer.train(cb, should_stop)
-    return JobResult(checkpoint=str(res.checkpoint or ""), iterations_done=int(res.iteration),
-                     total=int(res.total), stopped=bool(res.stopped),
-                     psnr=float(res.psnr) if res.psnr is not None else float("nan"),
-                     duration_s=time.time() - t0)
+    out = JobResult(checkpoint=str(res.checkpoint or ""), iterations_done=int(res.iteration),
+                    total=int(res.total), stopped=bool(res.stopped),
+                    psnr=float(res.psnr) if res.psnr is not None else float("nan"),
+                    duration_s=time.time() - t0)
+    # held-out evaluation (every 10th keyframe) when the store has ground-truth labels
+    test = [f for f in store.frames(store.split()[1]) if f.labels is not None]
+    if test and not res.stopped and store.class_names:
+        from ovnerf.training.evaluate import evaluate_views
+        report("evaluate", 0, len(test), {}, float("nan"), float("nan"))
+        try:
+            ev = evaluate_views(trainer.field, trainer.text_emb, test, vocab, scene_classes=store.class_names)
+            out.miou, out.macc = float(ev.miou), float(ev.macc)
+        except Exception as exc:  # noqa: BLE001 - an evaluation problem must not fail the training
+            logging.getLogger(__name__).warning("evaluation skipped: %s", exc)
+    out.duration_s = time.time() - t0
+    return out
 
 
 def finite(x: float, default: float = 0.0) -> float:

@@ -160,7 +160,8 @@ def test_bag_to_query_end_to_end(demo, tmp_path, spawn_ros_process):
         total_s = time.time() - t0
         print(f"\n[e2e] keyframes {n_kf}; collect {t_collect:.1f} s; train {ITERATIONS} it {train_s:.1f} s "
               f"(feedback msgs {len(feedback)}); query latency {query_s:.2f} s; table centroid error "
-              f"{dist:.3f} m; mask IoU vs GT {iou:.2f}; psnr {result.psnr:.1f}; "
+              f"{dist:.3f} m; mask IoU vs GT {iou:.2f}; psnr {result.psnr:.1f}; test mIoU {result.miou:.2f} "
+              f"mAcc {result.macc:.2f}; "
               f"node peak RSS {peak_rss_mb(node.pid):.0f} MiB; end-to-end {total_s:.1f} s")
     finally:
         h.close()
