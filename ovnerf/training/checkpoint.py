@@ -131,8 +131,8 @@ def load_checkpoint(path, device="cpu", build: bool = True) -> dict:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, pickle garbage, ...
-        raise UserError(f"checkpoint {path} is corrupt or not an ovnerf checkpoint "
-                        f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+        raise UserError(f"checkpoint {path} is corrupt, truncated or not an ovnerf checkpoint "
+                        f"({type(exc).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise UserError(f"checkpoint {path} is not an ovnerf checkpoint (no '{FORMAT}' header)")
     if int(payload.get("version", -1)) > VERSION:
