@@ -52,6 +52,28 @@ def composite(sigma: torch.Tensor, delta, values: torch.Tensor | None = None):
     return out, w
 
 
+def distortion_loss(weights: torch.Tensor, t: torch.Tensor, delta, scale: float = 1.0) -> torch.Tensor:
+    """Mip-NeRF 360 distortion loss, mean over rays (O(S) per ray via cumulative sums)::
+
+        L = Σ_{i,j} w_i w_j |s_i − s_j| + ⅓ Σ_i w_i² δ_i,    s_i = (t_i + δ_i/2) / scale
+
+    It concentrates each ray's weights into one short interval, i.e. it removes the semi-transparent
+    "fog" that an inside-out room otherwise fills with (every ray's colour gradient raises the
+    density uniformly along the ray at the start). ``weights``/``t`` (N,S) and ``delta`` (N,1) as
+    returned by ``render_rays(..., return_weights=True)``; ``scale`` (e.g. the scene diagonal)
+    makes the loss unit-free.
+    """
+    d = (delta if torch.is_tensor(delta) else torch.as_tensor(delta, dtype=t.dtype, device=t.device)) / scale
+    s = t / scale + 0.5 * d
+    w = weights
+    ws = w * s
+    w_before = torch.cumsum(w, dim=-1) - w
+    ws_before = torch.cumsum(ws, dim=-1) - ws
+    inter = 2.0 * (ws * w_before - w * ws_before).sum(-1)
+    intra = (w.pow(2) * d).sum(-1) / 3.0
+    return (inter + intra).mean()
+
+
 def ray_aabb(rays_o: torch.Tensor, rays_d: torch.Tensor, aabb: torch.Tensor):
     """Slab test: (t_entry (N,), t_exit (N,)); a ray misses the box where t_exit < t_entry."""
     vec = torch.where(rays_d == 0, torch.full_like(rays_d, 1e-9), rays_d)
@@ -79,9 +101,12 @@ def sample_along_rays(rays_o, rays_d, aabb, step: float, n_samples: int, near: f
 def render_rays(field, rays_o: torch.Tensor, rays_d: torch.Tensor, outputs: Iterable[str] = ALL_OUTPUTS,
                 perturb: bool = False, white_bg: bool | None = None, n_samples: int | None = None,
                 generator: torch.Generator | None = None, return_weights: bool = False,
-                use_alpha_mask: bool = True) -> dict[str, torch.Tensor]:
+                use_alpha_mask: bool = True, bg_color: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Render N rays (unit directions). ``outputs`` ⊆ {"rgb","depth","feature","dino"}; "acc" is always
-    returned; ``return_weights`` adds "weights" (N,S), "t" (N,S) and "delta" (N,1). Differentiable."""
+    returned; ``return_weights`` adds "weights" (N,S), "t" (N,S) and "delta" (N,1). Differentiable.
+    ``bg_color`` ((3,) or (N,3), overrides ``white_bg``): colour added with weight 1 − acc, e.g. a
+    random colour per ray in training so that no partially transparent "fog" can stand in for a
+    dark surface (see :func:`distortion_loss` for the other anti-fog term)."""
     outputs = set(outputs)
     unknown = outputs - set(ALL_OUTPUTS)
     if unknown:
@@ -131,15 +156,21 @@ def render_rays(field, rays_o: torch.Tensor, rays_d: torch.Tensor, outputs: Iter
         if "rgb" in heads:
             c = field.rgb(app, rays_d[ray_idx])
             rgb = torch.zeros(N, 3, device=rays_o.device, dtype=rays_o.dtype).index_add(0, ray_idx, w * c)
-            if white_bg:
+            if bg_color is not None:
+                rgb = rgb + (1.0 - acc).unsqueeze(-1) * bg_color.to(rgb)
+            elif white_bg:
                 rgb = rgb + (1.0 - acc).unsqueeze(-1)
             result["rgb"] = rgb
         if heads & {"feature", "dino"}:
-            wsum = torch.zeros(N, device=rays_o.device, dtype=rays_o.dtype).index_add(0, ray_idx, w[:, 0])
+            # semantic losses do not shape the geometry unless cfg.semantic_density_grad (3DOVS
+            # trains its semantic field on a fixed density; letting the scale-free cosine/CE losses
+            # move σ degrades the reconstruction — measured on the demo room)
+            ws = w if getattr(cfg, "semantic_density_grad", True) else w.detach()
+            wsum = torch.zeros(N, device=rays_o.device, dtype=rays_o.dtype).index_add(0, ray_idx, ws[:, 0])
         for key, head in (("feature", field.feature_head), ("dino", field.dino_head)):
             if key in heads:
                 h = head.hidden(app)
-                hc = torch.zeros(N, h.shape[-1], device=rays_o.device, dtype=h.dtype).index_add(0, ray_idx, w * h)
+                hc = torch.zeros(N, h.shape[-1], device=rays_o.device, dtype=h.dtype).index_add(0, ray_idx, ws * h)
                 result[key] = head.project(hc, wsum)
     if return_weights:
         result["weights"] = weights

@@ -56,6 +56,7 @@ class FieldConfig:
     early_stop_segments: int = 4               # early ray termination checks per ray (1 = off)
     dense_density_max_voxels: int = 2 ** 24   # evaluate σ from a dense volume up to this grid size
     white_bg: bool = False
+    semantic_density_grad: bool = True         # False: feature/DINO losses do not move σ (renderer)
 
     @classmethod
     def cpu_preset(cls, **overrides) -> "FieldConfig":
