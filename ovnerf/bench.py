@@ -212,7 +212,7 @@ def run_bench(device="cpu", quick: bool = False, repeats: int | None = None, n_r
         tmp = Path(tmp)
         trainer = None
         if "field" in sections:
-            r = bench_field_section(device, n_rays, repeats, iters=2 if quick else 5)
+            r = bench_field_section(device, n_rays, repeats, iters=2 if quick else 3)
             out["field"] = r
             p(f"\n[field] CPU-preset semantic field, grid {r['grid_res']}, {r['samples_per_ray']} samples/ray, "
               f"D={r['feature_dim']}, Dd={r['dino_dim']}")

@@ -26,6 +26,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--rays", type=int, default=d.batch_rays)
     p.add_argument("--noise", type=float, default=d.sim_noise, help="simulated teacher noise level")
     p.add_argument("--sam-points", type=int, default=d.sam_points_per_side)
+    p.add_argument("--cse-events", type=int, default=d.cse_events,
+                   help=f"CSE events in Stage II (default {d.cse_events})")
+    p.add_argument("--novel-views", type=int, default=d.cse_novel_views,
+                   help=f"novel views per CSE event (default {d.cse_novel_views})")
     p.add_argument("--dino", choices=["onnx", "none"], default=d.dino)
     p.add_argument("--threads", type=int, default=d.threads)
     p.add_argument("--markdown", type=Path, default=None, help="also write the table to this file")
@@ -41,7 +45,7 @@ def run(args) -> int:
     s = DemoSettings(seed=args.seed, width=args.width, height=args.height, n_frames=args.frames,
                      iterations=args.iterations, batch_rays=args.rays, sim_noise=args.noise,
                      sam_points_per_side=args.sam_points, cse_sam_points_per_side=args.sam_points,
-                     dino=args.dino, threads=args.threads)
+                     dino=args.dino, cse_events=args.cse_events, cse_novel_views=args.novel_views, threads=args.threads)
     rep = run_ablation(args.out, s, args.variants, progress=not args.no_progress, echo=lambda m: tqdm.write(m))
     text = (f"teacher: {rep.teacher}, noise {s.sim_noise:g}; regions: {rep.regions}; "
             f"{rep.n_train} train / {rep.n_test} held-out views {s.width}x{s.height}; "

@@ -29,6 +29,10 @@ def add_parser(subparsers) -> None:
                    help=f"noise level of the simulated teacher in [0,1] (default {d.sim_noise})")
     p.add_argument("--sam-points", type=int, default=d.sam_points_per_side,
                    help=f"SAM prompt grid points per side (default {d.sam_points_per_side})")
+    p.add_argument("--cse-events", type=int, default=d.cse_events,
+                   help=f"CSE events in Stage II (default {d.cse_events})")
+    p.add_argument("--novel-views", type=int, default=d.cse_novel_views,
+                   help=f"novel views per CSE event (default {d.cse_novel_views})")
     p.add_argument("--dino", choices=["onnx", "none"], default=d.dino, help=f"DINO backend (default {d.dino})")
     p.add_argument("--queries", default=",".join(DEFAULT_QUERIES),
                    help=f'comma-separated text queries (default "{",".join(DEFAULT_QUERIES)}")')
@@ -53,7 +57,7 @@ def run(args) -> int:
                        iterations=args.iterations, queries=queries, progress=not args.no_progress,
                        retrain=args.retrain, batch_rays=args.rays, sim_noise=args.noise,
                        sam_points_per_side=args.sam_points, cse_sam_points_per_side=args.sam_points,
-                       dino=args.dino, threads=args.threads, device=args.device,
+                       dino=args.dino, cse_events=args.cse_events, cse_novel_views=args.novel_views, threads=args.threads, device=args.device,
                        echo=lambda m: tqdm.write(m))
     if args.json:
         from dataclasses import asdict

@@ -137,14 +137,15 @@ class DemoSettings:
     n_frames: int = 30
     layout: str = "default"
     hfov_deg: float = 75.0
-    iterations: int = 600
+    iterations: int = 500
     batch_rays: int = 1024
     sim_noise: float = 0.5
     sim_patch: int = 16              # simulated teacher's feature cell size in pixels
     sam_points_per_side: int = 6
     cse_sam_points_per_side: int = 6
     dino: str = "onnx"               # onnx | none
-    cse_novel_views: int = 4
+    cse_novel_views: int = 2
+    cse_events: int = 2
     queries: tuple = DEFAULT_QUERIES
     device: str = "cpu"
     threads: int = 0                 # torch intra-op threads; 0 = leave torch's default
@@ -156,21 +157,28 @@ class DemoSettings:
                 "dino": self.dino, "device": str(self.device)}
 
 
-def demo_train_config(iterations: int, batch_rays: int = 1024, seed: int = 0, cse_novel_views: int = 4,
-                      **overrides):
+def demo_train_config(iterations: int, batch_rays: int = 1024, seed: int = 0, cse_novel_views: int = 2,
+                      cse_events: int = 2, **overrides):
     """``TrainConfig.cpu_preset`` with its schedule scaled to ``iterations``.
 
-    The preset runs 2000 iterations: Stage II (CSE) from 70 %, CSE every 10 % (3 events), grid
-    upsampling at 15/30/45 % and alpha-mask updates at 15/45 %. The same fractions are kept here.
+    As in the preset (and the paper: Stage II from 2/3 of the run), Stage II (CSE) starts at 70 %
+    of the iterations; the remaining 30 % hold ``cse_events`` CSE events evenly spaced
+    (``cse_every = ceil(0.3·iterations / cse_events)``; each event renders every training view
+    and runs SAM on ``cse_novel_views`` rendered novel views — the dominant CPU cost, hence few
+    events on a CPU). Grid upsampling at 15/30/45 % and alpha-mask updates at 15/45 % of the
+    iterations, the preset's fractions (300/600/900 and 300/900 of its 2000).
     """
     from ovnerf.training.config import TrainConfig
 
     n = int(iterations)
     if n < 10:
         raise UserError(f"iterations must be ≥ 10, got {n}")
+    if cse_events < 1:
+        raise UserError(f"cse_events must be ≥ 1, got {cse_events}")
     frac = lambda *f: tuple(sorted({max(1, int(round(x * n))) for x in f}))  # noqa: E731
-    cfg = dict(iterations=n, batch_rays=int(batch_rays), stage1_iters=int(round(0.7 * n)),
-               cse_every=max(1, int(round(0.1 * n))), cse_novel_views=int(cse_novel_views),
+    stage1 = int(round(0.7 * n))
+    cfg = dict(iterations=n, batch_rays=int(batch_rays), stage1_iters=stage1,
+               cse_every=max(1, math.ceil((n - stage1) / int(cse_events))), cse_novel_views=int(cse_novel_views),
                upsample_iters=frac(0.15, 0.30, 0.45), alpha_mask_iters=frac(0.15, 0.45),
                checkpoint_every=0, seed=int(seed))
     cfg.update(overrides)
@@ -455,7 +463,7 @@ def _try_reuse_checkpoint(path: Path, fingerprint: str, device):
 
 
 def run_demo(out_dir="demo_out", seed: int = 0, width: int = 160, height: int = 120, n_frames: int = 30,
-             iterations: int = 600, queries=DEFAULT_QUERIES, progress: bool = True, retrain: bool = False,
+             iterations: int = 500, queries=DEFAULT_QUERIES, progress: bool = True, retrain: bool = False,
              settings: DemoSettings | None = None, echo=None, **overrides) -> DemoSummary:
     """Run the whole demo (see module docstring); returns its :class:`DemoSummary` (also written
     to ``out_dir/summary.json``). ``overrides``: any other :class:`DemoSettings` field.
@@ -504,7 +512,7 @@ def run_demo(out_dir="demo_out", seed: int = 0, width: int = 160, height: int = 
 
     # 3. train
     t = time.perf_counter()
-    tcfg = demo_train_config(s.iterations, s.batch_rays, s.seed, s.cse_novel_views)
+    tcfg = demo_train_config(s.iterations, s.batch_rays, s.seed, s.cse_novel_views, s.cse_events)
     fp = _fingerprint({"settings": asdict(s), "train": tcfg.to_dict(), "cache": cache.manifest.get("fingerprints")})
     ckpt_path = out / "model" / "checkpoint.pt"
     ck = None if retrain else _try_reuse_checkpoint(ckpt_path, fp, device)
