@@ -209,11 +209,17 @@ class SemanticMap:
                 "depth": depth.float().cpu().numpy(),
                 "labels": labels.cpu().numpy(), "acc": acc.cpu().numpy()}
 
-    def relevancy(self, text: str, negatives: list[str] | None, K, c2w, H: int, W: int) -> dict:
-        """relevancy float32 H×W in [0,1], depth (along the ray) float32, acc float32."""
+    def relevancy(self, text: str, negatives: list[str] | None, K, c2w, H: int, W: int,
+                  threshold: float = 0.5, min_acc: float = 0.3) -> dict:
+        """relevancy float32 H×W in [0,1], depth (along the ray) float32, acc float32, and
+        mask bool H×W = relevancy > threshold and acc ≥ min_acc."""
         view = check_view(K, c2w, H, W)
+        if not 0.0 < threshold < 1.0:
+            raise UserError(f"relevancy threshold {threshold} must be in (0, 1)")
         emb = self._query_embeddings(text, negatives)
-        return self._relevancy_view(view, emb)
+        out = self._relevancy_view(view, emb)
+        out["mask"] = (out["relevancy"] > threshold) & (out["acc"] >= min_acc)
+        return out
 
     def _relevancy_view(self, view: View, emb: torch.Tensor) -> dict:
         r = self._render(view, ("depth", "feature"), self._logits(emb))

@@ -240,11 +240,9 @@ class TrainerNode(Node):
             smap = self._require_map()
             view = self._request_view(smap, req.camera_pose, req.camera_info, req.use_pose)
             thr = float(req.threshold) if req.threshold > 0 else self.p["query.threshold"]
-            if not 0.0 < thr < 1.0:
-                raise UserError(f"threshold {thr} must be in (0, 1)")
             negatives = [n for n in req.negatives if n.strip()]
-            rel = smap.relevancy(text, negatives, view.K, view.c2w, view.H, view.W)
-            mask = ((rel["relevancy"] > thr) & (rel["acc"] >= 0.3)).astype(np.uint8) * 255
+            rel = smap.relevancy(text, negatives, view.K, view.c2w, view.H, view.W, threshold=thr)
+            mask = rel["mask"].astype(np.uint8) * 255
             header = cv.make_header(self.p["map_frame"], self.get_clock().now().to_msg())
             resp.relevancy = cv.array_to_image(rel["relevancy"].astype(np.float32), "32FC1", header)
             resp.mask = cv.array_to_image(mask, "mono8", header)

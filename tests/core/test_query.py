@@ -113,6 +113,7 @@ def test_relevancy_map_and_negatives(smap):
     r = smap.relevancy("chair", None, v.K, v.c2w, 24, 32)
     rel = r["relevancy"]
     assert rel.shape == (24, 32) and 0 <= rel.min() and rel.max() <= 1
+    assert np.array_equal(r["mask"], (rel > 0.5) & (r["acc"] >= 0.3))
     lab = smap.render(v.K, v.c2w, 24, 32)["labels"]
     if (lab == 2).any():
         assert rel[lab == 2].mean() > 0.9 and rel[lab == 0].mean() < 0.1
