@@ -29,11 +29,10 @@ import time
 from dataclasses import asdict, dataclass, field as dc_field
 from pathlib import Path
 
-import torch
 
 from ovnerf.demo.pipeline import (DemoSettings, build_demo_backends, demo_train_config, evaluate,
                                   machine_description, prepare_scene, preprocess,
-                                  semantic_map_from_trainer, teacher_quality, train, _fingerprint)
+                                  semantic_map_from_trainer, teacher_quality, train, _fingerprint, _set_threads)
 from ovnerf.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -88,8 +87,7 @@ def run_ablation(out_dir, settings: DemoSettings | None = None, variants=tuple(V
     say = echo or log.info
     s = settings or DemoSettings()
     variants = parse_variants(variants)
-    if s.threads:
-        torch.set_num_threads(int(s.threads))
+    _set_threads(s.threads, say)
     out = Path(out_dir).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     from ovnerf.preprocess.cache import PreprocessCache

@@ -36,7 +36,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--dino", choices=["onnx", "none"], default=d.dino, help=f"DINO backend (default {d.dino})")
     p.add_argument("--queries", default=",".join(DEFAULT_QUERIES),
                    help=f'comma-separated text queries (default "{",".join(DEFAULT_QUERIES)}")')
-    p.add_argument("--threads", type=int, default=d.threads, help="torch threads (default: torch's choice)")
+    p.add_argument("--threads", type=int, default=d.threads, help="torch threads (default 0 = auto: 1 when the machine is busy, else torch's choice)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--retrain", action="store_true", help="train again even if a matching checkpoint exists")
     p.add_argument("--json", action="store_true", help="print summary.json instead of the table")

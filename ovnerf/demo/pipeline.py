@@ -148,7 +148,7 @@ class DemoSettings:
     cse_events: int = 2
     queries: tuple = DEFAULT_QUERIES
     device: str = "cpu"
-    threads: int = 0                 # torch intra-op threads; 0 = leave torch's default
+    threads: int = 0                 # torch intra-op threads; 0 = auto (see _set_threads)
 
     def foundation_config(self) -> dict:
         return {"clip": "simulated", "sim_noise": float(self.sim_noise), "sim_seed": int(self.seed),
@@ -443,6 +443,23 @@ def write_images(img_dir: Path, renders: dict, query_maps: dict, class_names: li
 
 
 # ---------------------------------------------------------------------------- orchestration
+def _set_threads(threads: int, say=log.info) -> None:
+    """``threads > 0``: use that many torch threads. ``0`` = auto: one thread when the machine is
+    already busy (1-minute load average ≥ number of cores — extra threads then only contend; a
+    measured 5× CPU cost per training step with 2 threads on a loaded 2-core machine), else
+    torch's default."""
+    if threads and threads > 0:
+        torch.set_num_threads(int(threads))
+        return
+    try:
+        busy = os.getloadavg()[0] >= (os.cpu_count() or 1)
+    except OSError:
+        busy = False
+    if busy and torch.get_num_threads() > 1:
+        torch.set_num_threads(1)
+        say(f"machine busy (load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores): using 1 torch thread")
+
+
 def _fingerprint(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -476,8 +493,7 @@ def run_demo(out_dir="demo_out", seed: int = 0, width: int = 160, height: int = 
     s = settings
     if s.n_frames < 11:
         raise UserError(f"the demo needs at least 11 frames (every 10th is held out), got {s.n_frames}")
-    if s.threads:
-        torch.set_num_threads(int(s.threads))
+    _set_threads(s.threads, say)
     device = torch.device(s.device)
     out = Path(out_dir).expanduser()
     if out.exists() and not out.is_dir():
