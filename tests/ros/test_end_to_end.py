@@ -63,7 +63,7 @@ def demo(tmp_path_factory):
     return scene, bag, load_room_info(scene)
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(2100)
 def test_bag_to_query_end_to_end(demo, tmp_path, spawn_ros_process):
     scene, bag, room = demo
     t0 = time.time()
@@ -99,7 +99,7 @@ def test_bag_to_query_end_to_end(demo, tmp_path, spawn_ros_process):
         gh = send.result()
         assert gh.accepted
         res_fut = gh.get_result_async()
-        wait_for(res_fut.done, timeout=800, period=0.5, what="training result")
+        wait_for(res_fut.done, timeout=1500, period=0.5, what="training result")
         result = res_fut.result().result
         train_s = time.time() - t_train
         assert result.success, result.message
