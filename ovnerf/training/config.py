@@ -56,6 +56,12 @@ class TrainConfig:
     w_tv_density: float = 0.0
     w_tv_app: float = 0.0
     w_l1: float = 0.0
+    # Depth supervision — OUR ADDITION, not part of OV-NeRF (RGB-only): when > 0 and the training
+    # frames carry depth (PosedFrame.depth, z-depth in metres, 0 = unknown), adds
+    # depth_weight · mean |ẑ − z| over rays with known depth (losses.depth_loss), from iteration
+    # 0 (warm-up included). It removes the semi-transparent free-space "fog" that RGB alone
+    # leaves in few-view inside-out scenes. 0 = off (paper default); frames without depth → no-op.
+    depth_weight: float = 0.0
     # TensoRF coarse-to-fine: None = the FieldConfig's schedule (TensoRF: upsample at
     # 2k/3k/4k/5.5k/7k from 128³ to 300³ voxels, alpha mask at 2k/4k); the voxel counts live in
     # FieldConfig (n_voxels_init / n_voxels_final).
@@ -140,6 +146,8 @@ class TrainConfig:
             raise UserError("temperatures must be positive")
         if not 0 <= self.geometry_warmup_frac < 1:
             raise UserError("geometry_warmup_frac must be in [0, 1)")
+        if self.depth_weight < 0:
+            raise UserError("depth_weight must be ≥ 0")
         if not 0 <= self.novel_ray_fraction <= 4:
             raise UserError("novel_ray_fraction must be in [0, 4]")
 

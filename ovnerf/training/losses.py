@@ -22,6 +22,12 @@ L2-normalised text embeddings, τ temperature.
   the batch, which may come from different views — DINO features are view-consistent.)
 - ``dino_feature_loss`` regression of the field's DINO head: mean_r ||D̂(r) − d(r)||² (optional;
   3DOVS has no DINO head, OV-NeRF's design card renders one, so its weight is a config option).
+- ``depth_loss``  (our addition, not in OV-NeRF: optional RGB-D supervision)
+      L_depth = mean_{r: z(r) > 0} |ẑ(r) − z(r)|,   ẑ(r) = (Σ_k w_k t_k) · (d_r · a)
+  with Σ w t the renderer's expected distance along the unit ray d_r, a the camera's optical
+  axis (``ray_z_scale``) and z the sensor's z-depth in metres (0 = unknown, left out). The
+  expected depth is not divided by the accumulated opacity, so free-space density in front of
+  the surface (the "fog" of few-view inside-out scenes) and missing opacity both raise it.
 """
 from __future__ import annotations
 
@@ -29,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["color_loss", "feature_loss", "segmentation_logits", "semantic_ce_loss",
-           "dino_distribution_loss", "dino_feature_loss", "js_divergence_matrix", "psnr_from_mse"]
+           "dino_distribution_loss", "dino_feature_loss", "js_divergence_matrix", "psnr_from_mse", "depth_loss"]
 
 
 def color_loss(rgb_pred: torch.Tensor, rgb_gt: torch.Tensor) -> torch.Tensor:
@@ -104,6 +110,18 @@ def dino_distribution_loss(feat_pred: torch.Tensor, text_emb: torch.Tensor, dino
 def dino_feature_loss(dino_pred: torch.Tensor, dino_gt: torch.Tensor) -> torch.Tensor:
     """L2 regression of the rendered DINO feature: mean over rays and channels of (D̂ − d)²."""
     return F.mse_loss(dino_pred, dino_gt.to(dino_pred.dtype))
+
+
+def depth_loss(pred_z: torch.Tensor, gt_z: torch.Tensor) -> torch.Tensor:
+    """L1 z-depth loss in metres over the rays with a known depth (``gt_z > 0``, finite).
+
+    pred_z (N,) rendered z-depth (renderer depth × ``ray_z_scale``), gt_z (N,) sensor z-depth.
+    No valid ray → 0 (keeps the graph)."""
+    gt_z = gt_z.to(pred_z.dtype)
+    valid = torch.isfinite(gt_z) & (gt_z > 0)
+    if not bool(valid.any()):
+        return pred_z.sum() * 0.0
+    return (pred_z[valid] - gt_z[valid]).abs().mean()
 
 
 def psnr_from_mse(mse: float | torch.Tensor) -> float:

@@ -1,7 +1,9 @@
 """All training pixels of all training views, flattened, with their supervision; uniform ray batches.
 
 Layout: view v has H_v×W_v pixels stored row-major at flat indices ``pix_offset[v] + y·W_v + x``.
-Per pixel: RGB (uint8), the relevancy map S (int16), the RSR map S~ (int16) and, once CSE has run,
+Per pixel: RGB (uint8), optional GT z-depth (float32 metres along the optical axis, 0 = unknown;
+present iff at least one view carries ``PosedFrame.depth``, views without depth read 0), the
+relevancy map S (int16), the RSR map S~ (int16) and, once CSE has run,
 the pseudo map S̄ (int16); -1 = void. Per view: K, c2w, and the CLIP feature map (h_v, w_v, D) and
 DINO map (h'_v, w'_v, Dd) stored flat in fp16 (``feat_offset`` / ``dino_offset``).
 
@@ -48,6 +50,8 @@ class RayBatch:
     feat: torch.Tensor | None     # (N,D) float32
     dino: torch.Tensor | None     # (N,Dd) float32
     view: torch.Tensor            # (N,) long
+    depth: torch.Tensor | None = None    # (N,) GT z-depth in metres, 0 = unknown (None: no depth)
+    z_scale: torch.Tensor | None = None  # (N,) ray distance → z-depth factor (d · optical axis)
 
 
 class RayBank:
@@ -68,6 +72,7 @@ class RayBank:
         self.K = torch.stack([_t(f.K, torch.float32, self.device) for f in frames])
         self.c2w = torch.stack([_t(f.c2w, torch.float32, self.device) for f in frames])
         self.rgb = torch.cat([_t(f.image, torch.uint8, self.device).reshape(-1, 3) for f in frames])
+        self.depth = self._load_depth(frames)
         self.relevancy = self.rsr = self.pseudo = None
         self.feat = self.dino = None
         if targets is not None:
@@ -76,6 +81,25 @@ class RayBank:
             self._load_targets(frames, targets)
 
     # ------------------------------------------------------------------ construction
+    def _load_depth(self, frames):
+        """Flat (n_pixels,) float32 z-depth, 0 = unknown (non-finite / negative values → 0);
+        None when no frame has depth."""
+        if all(getattr(f, "depth", None) is None for f in frames):
+            return None
+        out = []
+        for f in frames:
+            d = getattr(f, "depth", None)
+            if d is None:
+                out.append(torch.zeros(f.height * f.width, dtype=torch.float32, device=self.device))
+                continue
+            d = _t(d, torch.float32, self.device)
+            if tuple(d.shape) != (f.height, f.width):
+                raise UserError(f"view {f.name}: depth map shape {tuple(d.shape)} does not match the "
+                                f"image {f.height}x{f.width}")
+            d = torch.where(torch.isfinite(d) & (d > 0), d, torch.zeros_like(d))
+            out.append(d.reshape(-1))
+        return torch.cat(out)
+
     def _load_targets(self, frames, targets):
         rel, rsr, feats, fhw, dinos, dhw = [], [], [], [], [], []
         for f, t in zip(frames, targets):
@@ -176,4 +200,8 @@ class RayBank:
             feat = self.feat[self._cell(v, x, y, self.feat_hw, self.feat_offset)].float()
         if with_dino and self.dino is not None:
             dino = self.dino[self._cell(v, x, y, self.dino_hw, self.dino_offset)].float()
-        return RayBatch(rays_o, rays_d, rgb, tgt, feat, dino, v)
+        depth = zs = None
+        if self.depth is not None:
+            depth = self.depth[idx]
+            zs = (rays_d * self.c2w[v, :3, 2]).sum(-1)  # ray_z_scale with per-ray cameras
+        return RayBatch(rays_o, rays_d, rgb, tgt, feat, dino, v, depth, zs)

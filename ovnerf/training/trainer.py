@@ -12,7 +12,9 @@ Per iteration i (0-based; "iteration" counts completed steps):
    ``render_rays(perturb=True)`` call; loss
        L = w_color·L_color + w_feat·L_feat + w_sem·CE(target) [Stage I]
            | w_pmu·CE(S̄ or Stage-I target) + w_pms·CE(S+) [Stage II]
-           + L_dino(3DOVS) + w_dino_feat·L_dinofeat + TV/L1,
+           + L_dino(3DOVS) + w_dino_feat·L_dinofeat + TV/L1
+           [+ depth_weight·L_depth when depth_weight > 0 and the frames carry depth — our
+              RGB-D addition, not in OV-NeRF; also during the colour-only warm-up],
    Stage-I target = S~ (RSR map) or S (use_rsr=False).
 3. Adam step, every lr × factor (= lr_decay_target^(1/iterations)).
 
@@ -268,12 +270,17 @@ class Trainer:
             outputs.append("rgb")
         if want_dino_feat:
             outputs.append("dino")
+        want_depth = cfg.depth_weight > 0 and b.depth is not None
+        if want_depth:
+            outputs.append("depth")
         out = render_rays(self.field, rays_o, rays_d, outputs=outputs, perturb=True, generator=self.generator)
         terms: dict[str, torch.Tensor] = {}
         mse = torch.tensor(float("nan"))
         if "rgb" in out:
             mse = L.color_loss(out["rgb"][:n_train], b.rgb)
             terms["color"] = (cfg.w_color if not warmup else 1.0) * mse
+        if want_depth:
+            terms["depth"] = cfg.depth_weight * L.depth_loss(out["depth"][:n_train] * b.z_scale, b.depth)
         if warmup:
             return self._finish_step(terms, mse)
         feat = out["feature"][:n_train]
