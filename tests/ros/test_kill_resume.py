@@ -34,13 +34,23 @@ def start(spawn, params):
 
 def send_goal(h, resume, feedback):
     from rclpy.action import ActionClient
-    client = ActionClient(h.driver, Train, "/ovnerf/train")
-    assert client.wait_for_server(timeout_sec=30)
-    fut = client.send_goal_async(Train.Goal(resume=resume, use_rsr=True, use_cse=False),
-                                 feedback_callback=lambda f: feedback.append(f.feedback))
-    wait_for(fut.done, timeout=30, what="goal accepted")
-    assert fut.result().accepted
-    return client, fut.result()
+    # After a kill -9 the dead server's endpoints linger in DDS discovery until their lease
+    # expires, so wait_for_server() can succeed on the stale entry and the first request be
+    # lost before the new server has matched. Resend (the server rejects a goal while busy,
+    # so a late duplicate can never start a second run).
+    for attempt in range(4):
+        client = ActionClient(h.driver, Train, "/ovnerf/train")
+        assert client.wait_for_server(timeout_sec=30)
+        fut = client.send_goal_async(Train.Goal(resume=resume, use_rsr=True, use_cse=False),
+                                     feedback_callback=lambda f: feedback.append(f.feedback))
+        try:
+            wait_for(fut.done, timeout=30, what="goal accepted")
+        except AssertionError:
+            if attempt == 3:
+                raise
+            continue
+        assert fut.result().accepted
+        return client, fut.result()
 
 
 @pytest.mark.timeout(900)
