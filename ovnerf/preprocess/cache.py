@@ -46,6 +46,7 @@ import torch
 
 from ovnerf.errors import UserError
 from ovnerf.foundation.base import gather_scale
+from ovnerf.scene.store import _fsync_dir  # one fsync-the-directory helper for all atomic writes
 
 log = logging.getLogger(__name__)
 
@@ -78,17 +79,6 @@ def _checksum(arrays: dict) -> str:
     return h.hexdigest()
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(str(path), os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from ovnerf.errors import UserError
+from ovnerf.scene.store import _fsync_dir  # one fsync-the-directory helper for all atomic writes
 
 FORMAT = "ovnerf-checkpoint"
 VERSION = 1
@@ -67,17 +68,6 @@ def restore_rng_state(state: dict, generator: torch.Generator | None = None) -> 
         generator.set_state(state["generator"])
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(str(path), os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def save_checkpoint(path, *, field, field_config: dict, vocabulary: list[str], text_emb: torch.Tensor,
