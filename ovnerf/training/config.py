@@ -62,6 +62,11 @@ class TrainConfig:
     # 0 (warm-up included). It removes the semi-transparent free-space "fog" that RGB alone
     # leaves in few-view inside-out scenes. 0 = off (paper default); frames without depth → no-op.
     depth_weight: float = 0.0
+    # With depth: weight of the line-of-sight free-space term (losses.free_space_loss: light
+    # absorbed more than free_space_margin metres in front of the measured surface). Active only
+    # when depth_weight > 0 as well.
+    free_space_weight: float = 0.0
+    free_space_margin: float = 0.1
     # TensoRF coarse-to-fine: None = the FieldConfig's schedule (TensoRF: upsample at
     # 2k/3k/4k/5.5k/7k from 128³ to 300³ voxels, alpha mask at 2k/4k); the voxel counts live in
     # FieldConfig (n_voxels_init / n_voxels_final).
@@ -148,6 +153,8 @@ class TrainConfig:
             raise UserError("geometry_warmup_frac must be in [0, 1)")
         if self.depth_weight < 0:
             raise UserError("depth_weight must be ≥ 0")
+        if self.free_space_weight < 0 or self.free_space_margin < 0:
+            raise UserError("free_space_weight and free_space_margin must be ≥ 0")
         if not 0 <= self.novel_ray_fraction <= 4:
             raise UserError("novel_ray_fraction must be in [0, 4]")
 

@@ -28,6 +28,12 @@ L2-normalised text embeddings, τ temperature.
   axis (``ray_z_scale``) and z the sensor's z-depth in metres (0 = unknown, left out). The
   expected depth is not divided by the accumulated opacity, so free-space density in front of
   the surface (the "fog" of few-view inside-out scenes) and missing opacity both raise it.
+- ``free_space_loss``  (our addition, with ``depth_loss``; the line-of-sight "empty" term of
+  Urban Radiance Fields, Rematas et al. 2022)
+      L_free = mean_{r: z(r) > 0} Σ_{k: t_k·a_r < z(r) − ε} w_k
+  the share of each ray's light absorbed in front of the measured surface (ε = ``margin``, in
+  metres of z). It drives the free-space density to zero, which the depth L1 alone does not (a
+  thin uniform fog barely moves the expected depth), so the alpha mask can mark the air empty.
 """
 from __future__ import annotations
 
@@ -35,7 +41,8 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["color_loss", "feature_loss", "segmentation_logits", "semantic_ce_loss",
-           "dino_distribution_loss", "dino_feature_loss", "js_divergence_matrix", "psnr_from_mse", "depth_loss"]
+           "dino_distribution_loss", "dino_feature_loss", "js_divergence_matrix", "psnr_from_mse", "depth_loss",
+           "free_space_loss"]
 
 
 def color_loss(rgb_pred: torch.Tensor, rgb_gt: torch.Tensor) -> torch.Tensor:
@@ -122,6 +129,21 @@ def depth_loss(pred_z: torch.Tensor, gt_z: torch.Tensor) -> torch.Tensor:
     if not bool(valid.any()):
         return pred_z.sum() * 0.0
     return (pred_z[valid] - gt_z[valid]).abs().mean()
+
+
+def free_space_loss(weights: torch.Tensor, t: torch.Tensor, z_scale: torch.Tensor, gt_z: torch.Tensor,
+                    margin: float) -> torch.Tensor:
+    """Σ of the weights in front of the measured surface, mean over rays with known depth.
+
+    weights/t (N,S) as returned by ``render_rays(..., return_weights=True)`` (t along the unit
+    ray), z_scale (N,) ray distance → z factor, gt_z (N,) sensor z-depth (0 = unknown), margin ε
+    in metres. No valid ray → 0 (keeps the graph)."""
+    gt_z = gt_z.to(weights.dtype)
+    valid = torch.isfinite(gt_z) & (gt_z > 0)
+    if not bool(valid.any()):
+        return weights.sum() * 0.0
+    front = (t * z_scale.to(t.dtype)[:, None]) < (gt_z - margin)[:, None]
+    return (weights * front)[valid].sum(-1).mean()
 
 
 def psnr_from_mse(mse: float | torch.Tensor) -> float:

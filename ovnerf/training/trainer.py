@@ -14,7 +14,8 @@ Per iteration i (0-based; "iteration" counts completed steps):
            | w_pmu·CE(S̄ or Stage-I target) + w_pms·CE(S+) [Stage II]
            + L_dino(3DOVS) + w_dino_feat·L_dinofeat + TV/L1
            [+ depth_weight·L_depth when depth_weight > 0 and the frames carry depth — our
-              RGB-D addition, not in OV-NeRF; also during the colour-only warm-up],
+              RGB-D addition, not in OV-NeRF; also during the colour-only warm-up]
+           [+ free_space_weight·L_free (line-of-sight empty space, with depth_weight > 0)],
    Stage-I target = S~ (RSR map) or S (use_rsr=False).
 3. Adam step, every lr × factor (= lr_decay_target^(1/iterations)).
 
@@ -273,7 +274,9 @@ class Trainer:
         want_depth = cfg.depth_weight > 0 and b.depth is not None
         if want_depth:
             outputs.append("depth")
-        out = render_rays(self.field, rays_o, rays_d, outputs=outputs, perturb=True, generator=self.generator)
+        want_free = want_depth and cfg.free_space_weight > 0
+        out = render_rays(self.field, rays_o, rays_d, outputs=outputs, perturb=True, generator=self.generator,
+                          return_weights=want_free)
         terms: dict[str, torch.Tensor] = {}
         mse = torch.tensor(float("nan"))
         if "rgb" in out:
@@ -281,6 +284,9 @@ class Trainer:
             terms["color"] = (cfg.w_color if not warmup else 1.0) * mse
         if want_depth:
             terms["depth"] = cfg.depth_weight * L.depth_loss(out["depth"][:n_train] * b.z_scale, b.depth)
+        if want_free:
+            terms["free"] = cfg.free_space_weight * L.free_space_loss(
+                out["weights"][:n_train], out["t"][:n_train], b.z_scale, b.depth, cfg.free_space_margin)
         if warmup:
             return self._finish_step(terms, mse)
         feat = out["feature"][:n_train]

@@ -10,7 +10,7 @@ from ovnerf.field.renderer import render_image
 from ovnerf.field.semantic_field import FieldConfig
 from ovnerf.scene.rays import get_rays, ray_z_scale
 from ovnerf.training.config import TrainConfig
-from ovnerf.training.losses import depth_loss
+from ovnerf.training.losses import depth_loss, free_space_loss
 from ovnerf.training.raybank import RayBank
 from ovnerf.training.trainer import Trainer
 
@@ -26,6 +26,22 @@ def test_depth_loss_ignores_unknown():
     assert pred.grad.tolist() == [-0.5, 0.0, 0.5, 0.0]
     zero = depth_loss(pred, torch.zeros(4))
     assert float(zero.detach()) == 0.0 and zero.requires_grad
+
+
+def test_free_space_loss_counts_light_absorbed_in_front():
+    # two rays along the optical axis (z_scale 1) with samples at t = 0.5, 1.0, 1.5, 2.0
+    t = torch.tensor([[0.5, 1.0, 1.5, 2.0]] * 3)
+    w = torch.tensor([[0.1, 0.2, 0.3, 0.4], [0.0, 0.0, 0.5, 0.5], [0.9, 0.0, 0.0, 0.0]], requires_grad=True)
+    gt = torch.tensor([1.5, 2.0, 0.0])                    # third ray: unknown depth → left out
+    loss = free_space_loss(w, t, torch.ones(3), gt, margin=0.1)
+    # ray 0: samples with t < 1.4 → 0.1 + 0.2; ray 1: t < 1.9 → 0 + 0 + 0.5
+    assert abs(float(loss.detach()) - (0.3 + 0.5) / 2) < 1e-6
+    loss.backward()
+    assert w.grad.tolist() == [[0.5, 0.5, 0.0, 0.0], [0.5, 0.5, 0.5, 0.0], [0.0, 0.0, 0.0, 0.0]]
+    # z_scale 0.5: ray distance t is z = 0.5 t, so on ray 0 only t < 2.8 m of distance counts → all
+    half = free_space_loss(w, t, torch.full((3,), 0.5), gt, margin=0.1)
+    assert abs(float(half.detach()) - (1.0 + 1.0) / 2) < 1e-6
+    assert float(free_space_loss(w, t, torch.ones(3), torch.zeros(3), 0.1).detach()) == 0.0
 
 
 def test_raybank_gathers_z_depth(tiny_scene):
