@@ -26,8 +26,9 @@ for tool in cmake make g++; do
     command -v "$tool" >/dev/null || { echo "build_msgs: '$tool' not found (apt-get install cmake make g++)" >&2; exit 1; }
 done
 
-# The child python must re-bootstrap its own LD_LIBRARY_PATH (see README troubleshooting).
-run_py() { env -u _ROS_WHEELS_BOOTSTRAP_COMPLETE "$PY" "$@"; }
+TAG=build_msgs
+# run_py, cmake_build_install
+. "$ROOT/scripts/lib_build_interfaces.sh"
 
 # The stamp holds the hash of requirements-ros.txt: other ROS wheel versions -> rebuild.
 ROS_REQ_HASH="$(sha256sum "$ROOT/requirements-ros.txt" 2>/dev/null | cut -d' ' -f1 || true)"
@@ -57,24 +58,8 @@ for f in "$VENV"/share/*/cmake/*rosidl_generator_pyExport.cmake; do
 done
 echo "build_msgs: patched $patched exported CMake file(s) -> $PY_INC ; $NP_INC"
 
-# 2. Configure, build, install. PATH gets the venv's bin so ament/rosidl python tools resolve.
-export PATH="$VENV/bin:$PATH"
-export AMENT_PREFIX_PATH="$VENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
-# The generators run python scripts as children of cmake: give them the full bootstrapped env.
-export LD_LIBRARY_PATH="$VENV/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-unset _ROS_WHEELS_BOOTSTRAP_COMPLETE
-mkdir -p "$BUILD_DIR"
-cmake -S "$ROOT/msg" -B "$BUILD_DIR" \
-    -DCMAKE_PREFIX_PATH="$VENV" \
-    -DCMAKE_INSTALL_PREFIX="$VENV" \
-    -DPython3_EXECUTABLE="$PY" \
-    -DBUILD_TESTING=OFF \
-    -DCMAKE_BUILD_TYPE=Release >"$BUILD_DIR.configure.log" 2>&1 \
-  || { tail -40 "$BUILD_DIR.configure.log" >&2; echo "build_msgs: cmake configure failed (log: $BUILD_DIR.configure.log)" >&2; exit 1; }
-cmake --build "$BUILD_DIR" -j "$(nproc)" >"$BUILD_DIR.build.log" 2>&1 \
-  || { tail -40 "$BUILD_DIR.build.log" >&2; echo "build_msgs: build failed (log: $BUILD_DIR.build.log)" >&2; exit 1; }
-cmake --install "$BUILD_DIR" >"$BUILD_DIR.install.log" 2>&1 \
-  || { tail -40 "$BUILD_DIR.install.log" >&2; echo "build_msgs: install failed" >&2; exit 1; }
+# 2. Configure, build, install.
+cmake_build_install "$ROOT/msg" "$BUILD_DIR"
 
 # 3. Verify from a fresh interpreter (which bootstraps LD_LIBRARY_PATH itself).
 run_py -c "import ovnerf_msgs.srv, ovnerf_msgs.action, ovnerf_msgs.msg; from ovnerf_msgs.srv import Query; Query.Request()" \
