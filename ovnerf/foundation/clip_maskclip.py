@@ -22,27 +22,20 @@ import torch
 import torch.nn.functional as F
 
 from ovnerf.errors import UserError
-from ovnerf.foundation.base import TextImageBackend, l2_normalize
-from ovnerf.foundation.clip_openclip import OPENAI_MEAN, OPENAI_STD
+from ovnerf.foundation.base import l2_normalize
+from ovnerf.foundation.openclip_common import OPENAI_MEAN, OPENAI_STD, OpenCLIPBackend, frame_rgb
 
 
-class MaskCLIPDense(TextImageBackend):
+class MaskCLIPDense(OpenCLIPBackend):
     def __init__(self, model, tokenizer, model_name: str, checkpoint_sha: str = "", device="cpu",
                  long_side: int = 448, fp16: bool | None = None):
-        self.device = torch.device(device)
-        self.fp16 = (self.device.type == "cuda") if fp16 is None else bool(fp16)
-        self.model = model.eval().to(self.device)
-        if self.fp16:
-            self.model = self.model.half()
+        self._setup_model(model, tokenizer, model_name, checkpoint_sha, device, fp16)
         v = self.model.visual
         for attr in ("conv1", "class_embedding", "positional_embedding", "transformer", "ln_post"):
             if not hasattr(v, attr):
                 raise UserError(f"MaskCLIP needs an open_clip VisionTransformer tower; {model_name} has none")
         if getattr(v, "attn_pool", None) is not None:
             raise UserError(f"MaskCLIP does not support attentional pooling towers ({model_name})")
-        self.tokenizer = tokenizer
-        self.model_name = model_name
-        self.checkpoint_sha = checkpoint_sha
         self.name = f"open_clip:{model_name} (MaskCLIP dense)"
         self.long_side = int(long_side)
         ps = v.conv1.kernel_size
@@ -56,10 +49,6 @@ class MaskCLIPDense(TextImageBackend):
     def fingerprint(self) -> dict:
         return {"name": self.name, "model": self.model_name, "sha256": self.checkpoint_sha,
                 "long_side": self.long_side, "fp16": self.fp16}
-
-    @torch.no_grad()
-    def encode_text(self, texts: list[str]) -> torch.Tensor:
-        return l2_normalize(self.model.encode_text(self.tokenizer(list(texts)).to(self.device)).float())
 
     def tokens_before_last_block(self, x: torch.Tensor, gh: int, gw: int) -> torch.Tensor:
         """Normalised image (1,3,gh·p,gw·p) → tokens (1, 1+gh·gw, C) entering the last block
@@ -88,9 +77,7 @@ class MaskCLIPDense(TextImageBackend):
 
     @torch.no_grad()
     def multiscale_features(self, frame) -> torch.Tensor:
-        img = np.asarray(frame.image if hasattr(frame, "image") else frame)
-        if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
-            raise UserError(f"MaskCLIP: image must be uint8 HxWx3 RGB, got {img.dtype} {img.shape}")
+        img = frame_rgb(frame, "MaskCLIP")
         H, W = img.shape[:2]
         s = self.long_side / max(H, W)
         gh, gw = max(1, round(H * s / self.patch)), max(1, round(W * s / self.patch))

@@ -29,15 +29,12 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ovnerf.errors import MissingWeightsError, UserError
-from ovnerf.foundation.base import TextImageBackend, l2_normalize
+from ovnerf.foundation.base import l2_normalize
+from ovnerf.foundation.openclip_common import OPENAI_MEAN, OPENAI_STD, OpenCLIPBackend, frame_rgb
 from ovnerf.foundation.weights import SOURCES, file_sha256, require_file
-
-OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
-OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 def crop_boxes(H: int, W: int, scales, stride: float, min_crop: int = 16) -> list[torch.Tensor]:
@@ -78,20 +75,13 @@ def spread_to_grid(boxes: torch.Tensor, emb: torch.Tensor, H: int, W: int, h: in
     return torch.where(cnt > 0, acc[..., :D] / cnt.clamp_min(1e-6), torch.zeros_like(acc[..., :D]))
 
 
-class OpenCLIPCrops(TextImageBackend):
+class OpenCLIPCrops(OpenCLIPBackend):
     selection_temperature = 0.01
 
     def __init__(self, model, tokenizer, model_name: str, checkpoint_sha: str = "", device="cpu",
                  scales=(0.5, 0.35, 0.2), stride: float = 0.5, grid_stride: int = 16,
                  batch_size: int = 32, fp16: bool | None = None, min_crop: int = 16):
-        self.device = torch.device(device)
-        self.fp16 = (self.device.type == "cuda") if fp16 is None else bool(fp16)
-        self.model = model.eval().to(self.device)
-        if self.fp16:
-            self.model = self.model.half()
-        self.tokenizer = tokenizer
-        self.model_name = model_name
-        self.checkpoint_sha = checkpoint_sha
+        self._setup_model(model, tokenizer, model_name, checkpoint_sha, device, fp16)
         self.name = f"open_clip:{model_name} (3DOVS crops)"
         if not scales or stride <= 0 or grid_stride < 1 or batch_size < 1:
             raise UserError("open_clip: need ≥1 scale, stride > 0, grid_stride ≥ 1, batch_size ≥ 1")
@@ -139,11 +129,6 @@ class OpenCLIPCrops(TextImageBackend):
                 "min_crop": self.min_crop, "fp16": self.fp16}
 
     @torch.no_grad()
-    def encode_text(self, texts: list[str]) -> torch.Tensor:
-        tokens = self.tokenizer(list(texts)).to(self.device)
-        return l2_normalize(self.model.encode_text(tokens).float())
-
-    @torch.no_grad()
     def encode_crops(self, image: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
         """image (3, H, W) float [0, 1]; boxes (N, 4) → (N, D) L2-normalised embeddings."""
         from torchvision.ops import roi_align
@@ -167,9 +152,7 @@ class OpenCLIPCrops(TextImageBackend):
 
     @torch.no_grad()
     def multiscale_features(self, frame) -> torch.Tensor:
-        img = np.asarray(frame.image if hasattr(frame, "image") else frame)
-        if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
-            raise UserError(f"open_clip: image must be uint8 HxWx3 RGB, got {img.dtype} {img.shape}")
+        img = frame_rgb(frame, "open_clip")
         H, W = img.shape[:2]
         h, w = -(-H // self.grid_stride), -(-W // self.grid_stride)
         image = torch.from_numpy(img).to(self.device).permute(2, 0, 1).float() / 255.0
