@@ -36,7 +36,6 @@ import hashlib
 import io
 import json
 import logging
-import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,9 +43,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ovnerf.atomic_write import atomic_write_bytes
 from ovnerf.errors import UserError
 from ovnerf.foundation.base import gather_scale
-from ovnerf.scene.store import _fsync_dir  # one fsync-the-directory helper for all atomic writes
 
 log = logging.getLogger(__name__)
 
@@ -81,17 +80,6 @@ def _checksum(arrays: dict) -> str:
 
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
 def save_npz(path: Path, arrays: dict) -> int:
     """Write arrays + checksum atomically (zlib-compressed npz). Returns the file size."""
     arrays = {k: np.asarray(v) for k, v in arrays.items()}
@@ -99,7 +87,7 @@ def save_npz(path: Path, arrays: dict) -> int:
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     data = buf.getvalue()
-    atomic_write_bytes(Path(path), data)
+    atomic_write_bytes(Path(path), data, make_parents=True)
     return len(data)
 
 
@@ -170,7 +158,7 @@ class PreprocessCache:
     def write_manifest(self, manifest: dict) -> None:
         self.manifest = manifest
         atomic_write_bytes(self.root / "manifest.json",
-                           json.dumps(manifest, indent=2, sort_keys=True).encode())
+                           json.dumps(manifest, indent=2, sort_keys=True).encode(), make_parents=True)
 
     @property
     def vocabulary(self) -> list[str]:

@@ -22,13 +22,13 @@ the test set, as in the paper.
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from ovnerf.atomic_write import atomic_write_bytes  # also imported from here by ovnerf.demo.generate
 from ovnerf.errors import UserError
 from ovnerf.scene.conventions import opencv_to_opengl, opengl_to_opencv
 from ovnerf.scene.frames import PosedFrame
@@ -37,31 +37,6 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _INTR_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h")
 DEPTH_SCALE = 1000.0  # uint16 units per metre
 VOID_U8 = 255
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(str(path), os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same directory, fsync, atomic rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 def _encode_png(arr: np.ndarray) -> bytes:

@@ -18,23 +18,22 @@ A checkpoint is one ``torch.save`` file (a dict of tensors / plain Python values
 SemanticField rebuilt on ``device``, eval mode; skipped with ``build=False``) and ``views``
 converted to numpy ``[K, c2w, H, W]`` lists.
 
-Writes are atomic: the file is written to ``PATH.tmp-<pid>``, flushed and fsync'd, then
-``os.replace``'d over ``PATH`` and the directory fsync'd — a kill at any time leaves either the
-old or the new checkpoint, never a torn one. A truncated / corrupt / foreign file raises
+Writes are atomic (:mod:`ovnerf.atomic_write`): the file is written to ``.NAME.tmp-<pid>``
+beside ``PATH``, flushed and fsync'd, then ``os.replace``'d over ``PATH`` and the directory
+fsync'd — a kill at any time leaves either the old or the new checkpoint, never a torn one. A truncated / corrupt / foreign file raises
 ``UserError`` naming the file.
 """
 from __future__ import annotations
 
 import io
-import os
 import random
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ovnerf.atomic_write import atomic_write_bytes
 from ovnerf.errors import UserError
-from ovnerf.scene.store import _fsync_dir  # one fsync-the-directory helper for all atomic writes
 
 FORMAT = "ovnerf-checkpoint"
 VERSION = 1
@@ -98,17 +97,7 @@ def save_checkpoint(path, *, field, field_config: dict, vocabulary: list[str], t
     }
     buf = io.BytesIO()
     torch.save(payload, buf)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(buf.getbuffer())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _fsync_dir(path.parent)
+    atomic_write_bytes(path, buf.getbuffer())
     return path
 
 
