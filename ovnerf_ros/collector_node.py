@@ -8,6 +8,14 @@ Per image: decode (unknown encodings rejected), check its size against CameraInf
 duplicate or out-of-order stamp (≤ the newest image stamp seen), then wait (bounded queue of
 ``max_pending``, at most ``pose_timeout`` s) until the pose at its stamp is available —
 interpolated between the neighbouring poses, or the nearest one within ``stamp_tolerance``.
+Optional side streams registered to the colour camera, paired with each image by stamp (the
+nearest within ``stamp_tolerance``, :class:`ovnerf.scene.stamp_match.StampedBuffer`; an image
+waits for them at most ``pose_timeout`` s, or until the side stream has moved past its stamp):
+``labels_topic`` (mono8 class ids) and ``depth_topic`` (``16UC1`` millimetres or ``32FC1``
+metres, NaN/0 = unknown, :mod:`ovnerf.scene.depth_image`; stored as ``PosedFrame.depth``, z in
+metres). A side image with a wrong encoding or a size other than the colour image's is rejected
+(counted: ``rejected_depth_encoding`` / ``rejected_depth_size_mismatch``, ``rejected_labels``) and
+the colour frame is stored without it — an RGB frame is never lost to its side stream.
 The keyframe selector (motion thresholds + blur gate, :mod:`ovnerf.scene.keyframes`) decides;
 an accepted keyframe is written at once with :meth:`SceneStore.add_frame` (fsync + atomic
 rename), so a crash loses nothing stored and a restart continues the same dataset (the
@@ -35,9 +43,11 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_srvs.srv import Trigger
 
 from ovnerf.errors import UserError
+from ovnerf.scene.depth_image import decode_depth
 from ovnerf.scene.frames import PosedFrame
 from ovnerf.scene.keyframes import KeyframeSelector
 from ovnerf.scene.pose_interpolation import TransformBuffer, TransformLookupError
+from ovnerf.scene.stamp_match import StampedBuffer
 from ovnerf.scene.store import SceneStore
 from ovnerf_ros import conversions as cv
 from ovnerf_ros.parameters import Parameters
@@ -63,7 +73,9 @@ class CollectorNode(Node):
         self.info_size = None
         self.newest_stamp = None
         self.pending: collections.deque = collections.deque()
-        self.labels: collections.OrderedDict = collections.OrderedDict()  # stamp -> int16 H×W
+        # side streams paired with the colour images by stamp: name -> StampedBuffer of H×W arrays
+        self.side = {name: StampedBuffer(capacity=4 * self.p["max_pending"])
+                     for name in ("labels", "depth") if self.p[f"{name}_topic"]}
         if self.p["class_names"] and not self.store.class_names:
             self.store.set_class_names(self.p["class_names"])
 
@@ -76,9 +88,10 @@ class CollectorNode(Node):
             self.create_subscription(Image, topic, self._on_image, depth, callback_group=self.group)
         self.create_subscription(CameraInfo, self.p["camera_info_topic"], self._on_info, depth,
                                  callback_group=self.group)
-        if self.p["labels_topic"]:
-            self.create_subscription(Image, self.p["labels_topic"], self._on_labels, depth,
-                                     callback_group=self.group)
+        for name, callback in (("labels", self._on_labels), ("depth", self._on_depth)):
+            if name in self.side:
+                self.create_subscription(Image, self.p[f"{name}_topic"], callback, depth,
+                                         callback_group=self.group)
         self.pose_buffer = None
         self.tf = None
         if self.p["pose_source"] == "topic":
@@ -95,10 +108,10 @@ class CollectorNode(Node):
                                f"({len(self.store)} already stored; poses from {self.p['pose_source']})")
 
     # ------------------------------------------------------------------ inputs
-    def _reject(self, key: str, reason: str) -> None:
+    def _reject(self, key: str, reason: str, what: str = "frame") -> None:
         self.stats[f"rejected_{key}"] += 1
         self.last_reason = reason
-        self.get_logger().warning(f"frame rejected: {reason}", throttle_duration_sec=2.0)
+        self.get_logger().warning(f"{what} rejected: {reason}", throttle_duration_sec=2.0)
 
     def _on_info(self, msg: CameraInfo) -> None:
         try:
@@ -118,38 +131,37 @@ class CollectorNode(Node):
             return
         self._drain()
 
-    def _on_labels(self, msg: Image) -> None:
+    def _on_side(self, name: str, msg: Image, decode, key: str) -> None:
+        """Buffer one side-stream image (``decode(msg) -> H×W array``) for pairing by stamp."""
         try:
-            lab = cv.image_to_array(msg)
-            if lab.ndim != 2 or lab.dtype != np.uint8:
-                raise UserError(f"label image must be mono8/8UC1, got {msg.encoding}")
+            arr = decode(msg)
         except UserError as exc:
-            self._reject("labels", str(exc))
+            self._reject(key, str(exc), what=f"{name} image")
             return
-        lab16 = lab.astype(np.int16)
-        lab16[lab == 255] = -1
-        self.labels[cv.stamp_to_sec(msg.header.stamp)] = lab16
-        while len(self.labels) > 4 * self.p["max_pending"]:
-            self.labels.popitem(last=False)
+        self.side[name].put(cv.stamp_to_sec(msg.header.stamp), arr)
         self._drain()
 
-    def _on_image(self, msg: Image) -> None:
+    def _on_labels(self, msg: Image) -> None:
+        self._on_side("labels", msg, cv.image_to_labels, "labels")
+
+    def _on_depth(self, msg: Image) -> None:
+        self._on_side("depth", msg, cv.image_to_depth, "depth_encoding")
+
+    def _on_colour(self, msg, decode) -> None:
+        """One colour image (``decode(msg) -> RGB uint8``; unknown encodings rejected)."""
         self.stats["received"] += 1
         try:
-            rgb = cv.image_to_rgb(msg)
+            rgb = decode(msg)
         except UserError as exc:
             self._reject("encoding", str(exc))
             return
         self._admit(msg.header, rgb)
 
+    def _on_image(self, msg: Image) -> None:
+        self._on_colour(msg, cv.image_to_rgb)
+
     def _on_compressed(self, msg: CompressedImage) -> None:
-        self.stats["received"] += 1
-        try:
-            rgb = cv.compressed_to_rgb(msg)
-        except UserError as exc:
-            self._reject("encoding", str(exc))
-            return
-        self._admit(msg.header, rgb)
+        self._on_colour(msg, cv.compressed_to_rgb)
 
     def _admit(self, header, rgb: np.ndarray) -> None:
         stamp = cv.stamp_to_sec(header.stamp)
@@ -194,15 +206,23 @@ class CollectorNode(Node):
                     self._reject("no_pose", f"no pose for image at {item.stamp:.3f}: {exc}")
                     continue
                 return  # wait for more TF, keep order
-            labels = None
-            if self.p["labels_topic"]:
-                labels = self.labels.pop(item.stamp, None)
-                if labels is None and waited <= timeout:
-                    return  # its label image may still be on the way
+            tol = self.p["stamp_tolerance"]
+            if waited <= timeout and not all(b.ready(item.stamp, tol) for b in self.side.values()):
+                return  # its depth / label image may still be on the way
+            side = {name: b.take(item.stamp, tol) for name, b in self.side.items()}
             self.pending.popleft()
-            self._process(item, c2w, labels)
+            self._process(item, c2w, side)
 
-    def _process(self, item: Pending, c2w: np.ndarray, labels: np.ndarray | None = None) -> None:
+    def _side_image(self, side: dict, name: str, key: str, h: int, w: int):
+        """The side image ``name`` when its size is the colour image's, else None (rejected)."""
+        arr = side.get(name)
+        if arr is not None and arr.shape != (h, w):
+            self._reject(key, f"{name} image {arr.shape[1]}x{arr.shape[0]} does not match the colour "
+                              f"image {w}x{h} (not resized); frame stored without {name}", what=f"{name} image")
+            return None
+        return arr
+
+    def _process(self, item: Pending, c2w: np.ndarray, side: dict | None = None) -> None:
         h, w = item.rgb.shape[:2]
         if (h, w) != self.info_size:
             self._reject("size_mismatch", f"image is {w}x{h} but camera_info says "
@@ -211,9 +231,9 @@ class CollectorNode(Node):
         if len(self.store) >= self.p["keyframe.max_keyframes"]:
             self._reject("max_keyframes", f"keyframe limit {self.p['keyframe.max_keyframes']} reached")
             return
-        if labels is not None and labels.shape != (h, w):
-            self._reject("labels", f"label image {labels.shape[1]}x{labels.shape[0]} does not match {w}x{h}")
-            labels = None
+        side = side or {}
+        labels = self._side_image(side, "labels", "labels", h, w)
+        depth = self._side_image(side, "depth", "depth_size_mismatch", h, w)
         sel = self.selector
         sel.min_translation = self.p["keyframe.min_translation"]
         sel.min_rotation_deg = self.p["keyframe.min_rotation_deg"]
@@ -227,7 +247,7 @@ class CollectorNode(Node):
             name += "b"
         try:
             self.store.add_frame(PosedFrame(name=name, image=item.rgb, K=self.K.copy(), c2w=c2w,
-                                            timestamp=item.stamp, labels=labels))
+                                            timestamp=item.stamp, depth=depth, labels=labels))
         except (OSError, UserError) as exc:
             self.stats["store_errors"] += 1
             self.last_error = f"could not store keyframe {name}: {exc}"
@@ -235,6 +255,8 @@ class CollectorNode(Node):
             return
         sel.commit(c2w)
         self.stats["keyframes_added"] += 1
+        if depth is not None:
+            self.stats["keyframes_with_depth"] += 1
         self.get_logger().info(f"keyframe {name} ({decision.reason}); {len(self.store)} stored")
 
     # ------------------------------------------------------------------ outputs

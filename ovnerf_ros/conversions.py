@@ -1,7 +1,9 @@
 """ROS message ↔ numpy conversions (no other numerics here).
 
 - ``sensor_msgs/Image`` ↔ uint8 RGB / float32 / uint16 arrays (buffer maths in
-  :mod:`ovnerf.scene.image_encoding`); ``CompressedImage`` → RGB via ``cv2.imdecode``.
+  :mod:`ovnerf.scene.image_encoding`); ``CompressedImage`` → RGB via ``cv2.imdecode``;
+  depth images (``16UC1`` mm / ``32FC1`` m) → float32 metres (:mod:`ovnerf.scene.depth_image`);
+  label images (``mono8``, 255 = void) → int16 class ids (−1 = void).
 - ``sensor_msgs/CameraInfo`` ↔ (K 3×3, H, W).
 - ``geometry_msgs/Pose`` / ``Transform`` ↔ 4×4 (parent ← child); invalid quaternions
   (NaN, not unit within 1e-2) are rejected with :class:`UserError`, never silently normalised.
@@ -21,6 +23,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from ovnerf.errors import UserError
 from ovnerf.scene import image_encoding
+from ovnerf.scene.depth_image import decode_depth
 from ovnerf.scene.pose_interpolation import pose_from_quaternion, quaternion_from_pose, quaternion_is_valid
 
 
@@ -49,6 +52,22 @@ def image_to_array(msg: Image) -> np.ndarray:
     """The raw pixel array of any supported encoding (e.g. 32FC1 → float32 H×W)."""
     return image_encoding.decode_array(msg.encoding, msg.height, msg.width, msg.step, msg.data,
                                        bool(msg.is_bigendian))
+
+
+def image_to_depth(msg: Image) -> np.ndarray:
+    """float32 H×W z-depth in metres, 0 = unknown, from ``16UC1`` (mm) or ``32FC1`` (m; NaN → 0);
+    UserError for any other encoding (:func:`ovnerf.scene.depth_image.decode_depth`)."""
+    return decode_depth(msg.encoding, msg.height, msg.width, msg.step, msg.data, bool(msg.is_bigendian))
+
+
+def image_to_labels(msg: Image) -> np.ndarray:
+    """int16 H×W class ids (−1 = void) from a ``mono8``/``8UC1`` label image (255 = void)."""
+    lab = image_to_array(msg)
+    if lab.ndim != 2 or lab.dtype != np.uint8:
+        raise UserError(f"label image must be mono8/8UC1, got {msg.encoding}")
+    lab16 = lab.astype(np.int16)
+    lab16[lab == 255] = -1
+    return lab16
 
 
 def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:

@@ -50,6 +50,10 @@ SPECS: tuple[Spec, ...] = (
          nonempty=True, groups=_C),
     Spec("labels_topic", str, "Optional ground-truth label image topic (mono8/8UC1 class ids, 255 = void, same "
          "stamps as the colour images; simulators' semantic cameras) stored with each keyframe; '' = off", groups=_C),
+    Spec("depth_topic", str, "Optional sensor_msgs/Image depth topic registered (aligned) to the colour camera "
+         "(16UC1 millimetres or 32FC1 metres, NaN/0 = unknown; same size as the colour image, never resized; "
+         "paired by stamp within stamp_tolerance) stored with each keyframe for depth supervision; '' = off",
+         groups=_C),
     Spec("class_names", list, "Class names of the label ids (written to the store when it has none)", groups=_C),
     Spec("stamp_tolerance", float, "Max |image stamp - pose stamp| (s) when the pose is not interpolated",
          range=(0.0, 5.0), groups=_C),
@@ -69,6 +73,15 @@ SPECS: tuple[Spec, ...] = (
     Spec("training.iterations", int, "Training iterations (0 = the preset's)", range=(0, 10000000), groups=_T),
     Spec("training.vocabulary", list, "Class names (text) the field is trained with", groups=_T),
     Spec("training.options", list, "Extra TrainConfig overrides 'key=value' (e.g. 'batch_rays=512')", groups=_T),
+    Spec("training.depth_weight", float, "Depth supervision weight: L1 between rendered and measured z-depth (m) "
+         "(TrainConfig.depth_weight; our RGB-D addition, not OV-NeRF). A no-op when the keyframes carry no "
+         "depth (collector depth_topic empty); 0 = off", range=(0.0, 1000.0), groups=_T),
+    Spec("training.free_space_weight", float, "Line-of-sight free-space loss weight: penalises density more than "
+         "free_space_margin in front of the measured surface (TrainConfig.free_space_weight). Active only "
+         "with depth_weight > 0 and keyframes that carry depth, else a no-op; 0 = off",
+         range=(0.0, 1000.0), groups=_T),
+    Spec("training.free_space_margin", float, "Free-space margin (m) in front of the measured depth "
+         "(TrainConfig.free_space_margin)", range=(0.0, 10.0), groups=_T),
     Spec("training.backend", str, "Text-image teacher: 'simulated' (demo; labelled scenes only) or 'openclip'",
          choices=("simulated", "openclip"), groups=_T),
     Spec("query.threshold", float, "Relevancy threshold of the query mask (softmax vs negatives)", range=(0.01, 0.99), groups=_T),

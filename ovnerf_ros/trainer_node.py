@@ -161,16 +161,23 @@ class TrainerNode(Node):
         fb.losses_json = json.dumps({k: finite(v) for k, v in pr["losses"].items()})
         return fb
 
-    def _execute(self, goal_handle):
-        g = goal_handle.request
-        result = Train.Result()
-        spec = JobSpec(output_dir=self.output_dir,
+    def job_spec(self, g: Train.Goal) -> JobSpec:
+        """The training job of goal ``g``: the goal's fields, else the live ``training.*``
+        parameters (depth weights included: ``training_job.build_configs`` puts them into the
+        TrainConfig; no-ops when the keyframes carry no depth)."""
+        return JobSpec(output_dir=self.output_dir,
                        vocabulary=list(g.vocabulary) or self.p["training.vocabulary"],
                        preset=g.preset or self.p["training.preset"],
                        iterations=int(g.iterations) or self.p["training.iterations"],
                        options=self.p["training.options"], backend=self.p["training.backend"],
                        use_rsr=bool(g.use_rsr), use_cse=bool(g.use_cse), resume=bool(g.resume),
-                       device=self.p["device"])
+                       device=self.p["device"], depth_weight=self.p["training.depth_weight"],
+                       free_space_weight=self.p["training.free_space_weight"],
+                       free_space_margin=self.p["training.free_space_margin"])
+
+    def _execute(self, goal_handle):
+        result = Train.Result()
+        spec = self.job_spec(goal_handle.request)
         stop = threading.Event()
         out: dict = {}
 
@@ -231,72 +238,76 @@ class TrainerNode(Node):
         return result
 
     # ------------------------------------------------------------------ services
-    def _on_query(self, req: Query.Request, resp: Query.Response) -> Query.Response:
-        t0 = time.time()
+    def _answer(self, resp, handler):
+        """Run ``handler()`` (which fills ``resp``); any error becomes ``success=False`` + reason
+        (a UserError's message as is; anything else 'internal error', traceback logged)."""
         try:
-            text = req.text.strip()
-            if not text:
-                raise UserError("query text is empty")
-            smap = self._require_map()
-            view = self._request_view(smap, req.camera_pose, req.camera_info, req.use_pose)
-            thr = float(req.threshold) if req.threshold > 0 else self.p["query.threshold"]
-            negatives = [n for n in req.negatives if n.strip()]
-            rel = smap.relevancy(text, negatives, view.K, view.c2w, view.H, view.W, threshold=thr)
-            mask = rel["mask"].astype(np.uint8) * 255
-            header = cv.make_header(self.p["map_frame"], self.get_clock().now().to_msg())
-            resp.relevancy = cv.array_to_image(rel["relevancy"].astype(np.float32), "32FC1", header)
-            resp.mask = cv.array_to_image(mask, "mono8", header)
-            self.pub_relevancy.publish(resp.relevancy)
-            self.pub_mask.publish(resp.mask)
-            max_points = int(req.max_points) or self.p["query.max_points"]
-            loc = smap.localize(text, negatives, threshold=thr, max_points=max_points,
-                                max_views=self.p["query.max_views"], max_side=self.p["query.max_side"],
-                                standoff=self.p["query.standoff"], ground_z=self.p["query.ground_z"])
-            resp.score = float(loc.score)
-            resp.centroid = cv.point(loc.centroid)
-            resp.bbox_min, resp.bbox_max = cv.vector3(loc.aabb_min), cv.vector3(loc.aabb_max)
-            T = np.eye(4)
-            T[:3, :3], T[:3, 3] = loc.obb_rotation, loc.obb_center
-            resp.bbox_pose = cv.matrix_to_pose(T)
-            resp.bbox_size = cv.vector3(loc.obb_size)
-            resp.points = cv.points_to_cloud(loc.points, None, header)
-            resp.nav_goal = cv.matrix_to_pose_stamped(loc.nav_goal, header)
-            resp.grasps = cv.matrices_to_pose_array(loc.grasps, header)
-            self.pub_markers.publish(cv.query_markers(text, loc.centroid, loc.aabb_min, loc.aabb_max,
-                                                      loc.nav_goal, header))
-            resp.success = True
-            resp.message = (f"'{text}': {loc.points.shape[0]} points from {loc.views_used} views, "
-                            f"score {loc.score:.2f}, {time.time() - t0:.2f} s")
+            handler()
         except UserError as exc:
             resp.success, resp.message = False, str(exc)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - reported, the node stays up
             self.get_logger().error(traceback.format_exc())
             resp.success, resp.message = False, f"internal error: {type(exc).__name__}: {exc}"
         return resp
 
+    def _on_query(self, req: Query.Request, resp: Query.Response) -> Query.Response:
+        return self._answer(resp, lambda: self._query(req, resp))
+
     def _on_render(self, req: RenderView.Request, resp: RenderView.Response) -> RenderView.Response:
-        try:
-            smap = self._require_map()
-            view = self._request_view(smap, req.camera_pose, req.camera_info, True)
-            out = smap.render(view.K, view.c2w, view.H, view.W)
-            header = cv.make_header(self.p["map_frame"], self.get_clock().now().to_msg())
-            pal = class_palette(len(smap.class_names))
-            lab16 = np.where(out["labels"] < 0, 65535, out["labels"]).astype(np.uint16)
-            resp.rgb = cv.array_to_image(out["rgb"], "rgb8", header)
-            resp.depth = cv.array_to_image(out["depth"].astype(np.float32), "32FC1", header)
-            resp.labels = cv.array_to_image(lab16, "mono16", header)
-            resp.labels_color = cv.array_to_image(colorize_labels(out["labels"], pal), "rgb8", header)
-            resp.legend = [ClassColor(class_id=i, name=n, color=ColorRGBA(r=pal[i, 0] / 255.0, g=pal[i, 1] / 255.0,
-                                                                          b=pal[i, 2] / 255.0, a=1.0))
-                           for i, n in enumerate(smap.class_names)]
-            self.pub_semantic.publish(resp.labels_color)
-            resp.success, resp.message = True, f"rendered {view.W}x{view.H}"
-        except UserError as exc:
-            resp.success, resp.message = False, str(exc)
-        except Exception as exc:  # noqa: BLE001
-            self.get_logger().error(traceback.format_exc())
-            resp.success, resp.message = False, f"internal error: {type(exc).__name__}: {exc}"
-        return resp
+        return self._answer(resp, lambda: self._render(req, resp))
+
+    def _query(self, req: Query.Request, resp: Query.Response) -> None:
+        t0 = time.time()
+        text = req.text.strip()
+        if not text:
+            raise UserError("query text is empty")
+        smap = self._require_map()
+        view = self._request_view(smap, req.camera_pose, req.camera_info, req.use_pose)
+        thr = float(req.threshold) if req.threshold > 0 else self.p["query.threshold"]
+        negatives = [n for n in req.negatives if n.strip()]
+        rel = smap.relevancy(text, negatives, view.K, view.c2w, view.H, view.W, threshold=thr)
+        mask = rel["mask"].astype(np.uint8) * 255
+        header = cv.make_header(self.p["map_frame"], self.get_clock().now().to_msg())
+        resp.relevancy = cv.array_to_image(rel["relevancy"].astype(np.float32), "32FC1", header)
+        resp.mask = cv.array_to_image(mask, "mono8", header)
+        self.pub_relevancy.publish(resp.relevancy)
+        self.pub_mask.publish(resp.mask)
+        max_points = int(req.max_points) or self.p["query.max_points"]
+        loc = smap.localize(text, negatives, threshold=thr, max_points=max_points,
+                            max_views=self.p["query.max_views"], max_side=self.p["query.max_side"],
+                            standoff=self.p["query.standoff"], ground_z=self.p["query.ground_z"])
+        resp.score = float(loc.score)
+        resp.centroid = cv.point(loc.centroid)
+        resp.bbox_min, resp.bbox_max = cv.vector3(loc.aabb_min), cv.vector3(loc.aabb_max)
+        T = np.eye(4)
+        T[:3, :3], T[:3, 3] = loc.obb_rotation, loc.obb_center
+        resp.bbox_pose = cv.matrix_to_pose(T)
+        resp.bbox_size = cv.vector3(loc.obb_size)
+        resp.points = cv.points_to_cloud(loc.points, None, header)
+        resp.nav_goal = cv.matrix_to_pose_stamped(loc.nav_goal, header)
+        resp.grasps = cv.matrices_to_pose_array(loc.grasps, header)
+        self.pub_markers.publish(cv.query_markers(text, loc.centroid, loc.aabb_min, loc.aabb_max,
+                                                  loc.nav_goal, header))
+        resp.success = True
+        resp.message = (f"'{text}': {loc.points.shape[0]} points from {loc.views_used} views, "
+                        f"score {loc.score:.2f}, {time.time() - t0:.2f} s")
+
+    def _render(self, req: RenderView.Request, resp: RenderView.Response) -> None:
+        smap = self._require_map()
+        view = self._request_view(smap, req.camera_pose, req.camera_info, True)
+        out = smap.render(view.K, view.c2w, view.H, view.W)
+        header = cv.make_header(self.p["map_frame"], self.get_clock().now().to_msg())
+        pal = class_palette(len(smap.class_names))
+        lab16 = np.where(out["labels"] < 0, 65535, out["labels"]).astype(np.uint16)
+        resp.rgb = cv.array_to_image(out["rgb"], "rgb8", header)
+        resp.depth = cv.array_to_image(out["depth"].astype(np.float32), "32FC1", header)
+        resp.labels = cv.array_to_image(lab16, "mono16", header)
+        resp.labels_color = cv.array_to_image(colorize_labels(out["labels"], pal), "rgb8", header)
+        resp.legend = [ClassColor(class_id=i, name=n, color=ColorRGBA(r=pal[i, 0] / 255.0, g=pal[i, 1] / 255.0,
+                                                                      b=pal[i, 2] / 255.0, a=1.0))
+                       for i, n in enumerate(smap.class_names)]
+        self.pub_semantic.publish(resp.labels_color)
+        resp.success, resp.message = True, f"rendered {view.W}x{view.H}"
 
     def _on_load(self, request, response):
         path = self.p["checkpoint"] or latest_checkpoint(self.output_dir)

@@ -37,6 +37,11 @@ class JobSpec:
     use_cse: bool = True
     resume: bool = True
     device: str = "cpu"
+    # depth supervision (TrainConfig fields of the same names); None = the preset's value.
+    # No-ops when the keyframes carry no depth. training.options 'key=value' still win.
+    depth_weight: float | None = None
+    free_space_weight: float | None = None
+    free_space_margin: float | None = None
 
     @property
     def scene_dir(self) -> Path:
@@ -106,13 +111,36 @@ def _split_options(options: list[str]) -> tuple[list[str], dict, dict]:
     return train, found, fld
 
 
-def run_job(spec: JobSpec, report: Callable, should_stop: Callable[[], bool]) -> JobResult:
+DEPTH_FIELDS = ("depth_weight", "free_space_weight", "free_space_margin")
+
+
+def build_configs(spec: JobSpec):
+    """(TrainConfig, FieldConfig, foundation options) of a job: the preset, then the spec's
+    switches, iterations and depth weights, then ``spec.options`` (which win)."""
     from ovnerf.field.semantic_field import FieldConfig
+    from ovnerf.training.config import TrainConfig
+
+    train_opts, found_opts, field_opts = _split_options(spec.options)
+    cfg = TrainConfig.cpu_preset() if spec.preset == "cpu" else TrainConfig()
+    upd = {"use_rsr": bool(spec.use_rsr), "use_cse": bool(spec.use_cse)}
+    if spec.iterations > 0:
+        upd["iterations"] = int(spec.iterations)
+    upd.update({k: float(getattr(spec, k)) for k in DEPTH_FIELDS if getattr(spec, k) is not None})
+    cfg = cfg.replace(**upd).override(train_opts)   # validated by TrainConfig.from_dict
+    fcfg = FieldConfig.cpu_preset() if spec.preset == "cpu" else FieldConfig()
+    if field_opts:
+        unknown = sorted(set(field_opts) - set(fcfg.to_dict()))
+        if unknown:
+            raise UserError(f"unknown field option(s): {', '.join(unknown)}")
+        fcfg = FieldConfig.from_dict({**fcfg.to_dict(), **field_opts})
+    return cfg, fcfg, found_opts
+
+
+def run_job(spec: JobSpec, report: Callable, should_stop: Callable[[], bool]) -> JobResult:
     from ovnerf.foundation.registry import build_backends
     from ovnerf.preprocess.cache import PreprocessCache
     from ovnerf.preprocess.pipeline import parse_vocabulary, preprocess_views
     from ovnerf.scene.store import SceneStore
-    from ovnerf.training.config import TrainConfig
     from ovnerf.training.trainer import Trainer
 
     t0 = time.time()
@@ -123,18 +151,7 @@ def run_job(spec: JobSpec, report: Callable, should_stop: Callable[[], bool]) ->
     if len(train_names) < 2:
         raise UserError(f"need at least 2 training keyframes, the store has {len(store)} frame(s)")
     vocab = parse_vocabulary(spec.vocabulary)
-    train_opts, found_opts, field_opts = _split_options(spec.options)
-    cfg = TrainConfig.cpu_preset() if spec.preset == "cpu" else TrainConfig()
-    upd = {"use_rsr": bool(spec.use_rsr), "use_cse": bool(spec.use_cse)}
-    if spec.iterations > 0:
-        upd["iterations"] = int(spec.iterations)
-    cfg = cfg.replace(**upd).override(train_opts)
-    fcfg = FieldConfig.cpu_preset() if spec.preset == "cpu" else FieldConfig()
-    if field_opts:
-        unknown = sorted(set(field_opts) - set(fcfg.to_dict()))
-        if unknown:
-            raise UserError(f"unknown field option(s): {', '.join(unknown)}")
-        fcfg = FieldConfig.from_dict({**fcfg.to_dict(), **field_opts})
+    cfg, fcfg, found_opts = build_configs(spec)
 
     # ---- preprocessing (resumable cache)
     found = {"clip": spec.backend, "device": spec.device, **found_opts}

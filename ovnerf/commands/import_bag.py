@@ -1,7 +1,9 @@
 """`ovnerf import-bag BAG OUT`: posed keyframes from a ROS 2 bag (.mcap / .db3) into a scene store.
 
 Poses come from /tf and /tf_static (map frame <- camera optical frame, interpolated at each
-image stamp); see :mod:`ovnerf.scene.bag_import`.
+image stamp); see :mod:`ovnerf.scene.bag_import`. With --depth-topic, an RGB-D camera's depth
+registered to the colour image (16UC1 millimetres or 32FC1 metres) is stored with each frame
+(depth/NAME.png), for depth supervision (TrainConfig.depth_weight / free_space_weight).
 """
 from __future__ import annotations
 
@@ -16,6 +18,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--image-topic", default="/camera/color/image_raw")
     p.add_argument("--camera-info-topic", default="/camera/color/camera_info")
     p.add_argument("--labels-topic", default="", help="optional mono8 class-id image topic (255 = void)")
+    p.add_argument("--depth-topic", default="",
+                   help="optional depth image topic registered to the colour camera (16UC1 mm / 32FC1 m), "
+                        "e.g. /camera/depth/image_raw; '' = no depth")
     p.add_argument("--class-names", default="", help="comma-separated names of the label ids")
     p.add_argument("--map-frame", default="map")
     p.add_argument("--camera-frame", default="", help="camera optical frame ('' = each image's frame_id)")
@@ -47,9 +52,14 @@ def run(args) -> int:
         rep = import_bag(args.bag, args.out, args.image_topic, args.camera_info_topic, args.map_frame,
                          args.camera_frame, args.tolerance, args.min_translation, args.min_rotation,
                          args.min_sharpness, args.max_frames, args.labels_topic,
-                         [c.strip() for c in args.class_names.split(",") if c.strip()], progress)
+                         [c.strip() for c in args.class_names.split(",") if c.strip()], progress,
+                         depth_topic=args.depth_topic)
     finally:
         bar.close()
     skipped = ", ".join(f"{k}: {v}" for k, v in sorted(rep.skipped.items())) or "none"
-    print(f"imported {rep.imported} of {rep.images} images into {rep.out_dir} (skipped: {skipped})")
+    depth = ""
+    if args.depth_topic:
+        bad = ", ".join(f"{k}: {v}" for k, v in sorted(rep.depth_rejected.items())) or "none"
+        depth = f"; {rep.with_depth} with depth (depth images rejected: {bad})"
+    print(f"imported {rep.imported} of {rep.images} images into {rep.out_dir} (skipped: {skipped}){depth}")
     return 0 if rep.imported else 2

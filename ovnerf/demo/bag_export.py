@@ -12,6 +12,11 @@ Topics (one message per frame at the frame's timestamp, in this order per stamp)
   optical x = −y_link, y = −z_link, z = x_link).
 - ``/camera/color/camera_info`` (``sensor_msgs/msg/CameraInfo``), ``plumb_bob`` with zero
   distortion, ``frame_id = camera_color_optical_frame``.
+- ``/camera/depth/image_raw`` (``sensor_msgs/msg/Image``, ``16UC1`` millimetres, 0 = unknown,
+  ``step = 2·W``), for the frames that carry depth (the demo room does), with ``depth=True``: the
+  scene's z-depth registered to the colour image — same size, stamp and ``frame_id`` as the colour
+  image (an RGB-D camera's aligned depth). Rounded to whole mm, as the scene store keeps it, so
+  the bag carries the stored depth exactly. Written before the colour image of its stamp.
 - ``/camera/color/image_raw`` (``sensor_msgs/msg/Image``, ``rgb8``, ``step = 3·W``).
 
 Poses: the scene's OpenCV ``c2w`` is the pose of ``camera_color_optical_frame`` in ``map``. It is
@@ -34,10 +39,12 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from ovnerf.errors import UserError
+from ovnerf.scene.depth_image import encode_depth_mm
 from ovnerf.scene.store import SceneStore
 
 IMAGE_TOPIC = "/camera/color/image_raw"
 INFO_TOPIC = "/camera/color/camera_info"
+DEPTH_TOPIC = "/camera/depth/image_raw"
 TF_TOPIC = "/tf"
 TF_STATIC_TOPIC = "/tf_static"
 MAP_FRAME = "map"
@@ -71,10 +78,11 @@ def split_camera_pose(c2w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return T_map_base, T_base_link
 
 
-def export_bag(scene_dir, bag_path=None, *, overwrite: bool = False,
+def export_bag(scene_dir, bag_path=None, *, overwrite: bool = False, depth: bool = True,
                progress: Callable[[int, int], None] | None = None) -> Path:
     """Write the scene at ``scene_dir`` as a rosbag2 directory (default ``scene_dir/bag``);
-    returns its path. An existing ``bag_path`` raises UserError unless ``overwrite``."""
+    returns its path. An existing ``bag_path`` raises UserError unless ``overwrite``.
+    ``depth``: also write ``DEPTH_TOPIC`` for the frames that carry depth (none: no such topic)."""
     from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
     from rosbags.rosbag2 import StoragePlugin, Writer
 
@@ -127,6 +135,8 @@ def export_bag(scene_dir, bag_path=None, *, overwrite: bool = False,
                                     offered_qos_profiles=[latched])
         c_info = w.add_connection(INFO_TOPIC, CameraInfo.__msgtype__, typestore=ts)
         c_img = w.add_connection(IMAGE_TOPIC, Image.__msgtype__, typestore=ts)
+        with_depth = depth and any(fr.get("depth_file_path") for fr in store.meta["frames"])
+        c_depth = w.add_connection(DEPTH_TOPIC, Image.__msgtype__, typestore=ts) if with_depth else None
 
         t0, ns0 = stamp(stamps[0])
         static = [tf(CAMERA_LINK_FRAME, OPTICAL_FRAME, T_link_opt, t0)]
@@ -151,6 +161,11 @@ def export_bag(scene_dir, bag_path=None, *, overwrite: bool = False,
                               d=np.zeros(5), k=k, r=np.eye(3).ravel(), p=p, binning_x=0, binning_y=0,
                               roi=ROI(x_offset=0, y_offset=0, height=0, width=0, do_rectify=False))
             w.write(c_info, ns, ts.serialize_cdr(info, CameraInfo.__msgtype__))
+            if c_depth is not None and frame.depth is not None:
+                mm = encode_depth_mm(frame.depth)
+                dimg = Image(header=hdr, height=h, width=wd, encoding="16UC1", is_bigendian=0, step=2 * wd,
+                             data=np.ascontiguousarray(mm.astype("<u2")).view(np.uint8).reshape(-1))
+                w.write(c_depth, ns, ts.serialize_cdr(dimg, Image.__msgtype__))
             img = Image(header=hdr, height=h, width=wd, encoding="rgb8", is_bigendian=0, step=3 * wd,
                         data=np.ascontiguousarray(frame.image, dtype=np.uint8).reshape(-1))
             w.write(c_img, ns, ts.serialize_cdr(img, Image.__msgtype__))

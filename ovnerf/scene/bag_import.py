@@ -8,8 +8,14 @@ rgb8/bgr8/rgba8/bgra8/mono8, or ``CompressedImage``) in bag order; each image's 
 interpolated (slerp) between the neighbouring transforms, or the nearest one within
 ``tolerance`` seconds. Images without a pose, with a size that differs from CameraInfo, with a
 duplicate or out-of-order stamp, or that the keyframe selector refuses are skipped and counted
-by reason. An optional label topic (mono8 class ids, 255 = void, same stamps) is stored with
-its image. Frames are named ``kf_%06d`` continuing the store's count, so importing into an
+by reason. An optional label topic (mono8 class ids, 255 = void) and an optional depth topic
+(``sensor_msgs/Image`` registered to the colour camera: ``16UC1`` millimetres or ``32FC1`` metres,
+NaN/0 = unknown; :mod:`ovnerf.scene.depth_image`) are paired with each image by stamp — the
+nearest within ``tolerance`` (:class:`ovnerf.scene.stamp_match.StampedBuffer`) — and stored with
+it (``PosedFrame.depth``, z in metres). A depth image with another encoding or another size than
+the colour image is not stored (counted in ``ImportReport.depth_rejected``); its colour frame is
+imported all the same. Depth messages are kept in their raw form until their image is
+imported (memory: the size of the bag's depth stream). Frames are named ``kf_%06d`` continuing the store's count, so importing into an
 existing store appends.
 """
 from __future__ import annotations
@@ -23,10 +29,12 @@ import numpy as np
 
 from ovnerf.errors import UserError
 from ovnerf.scene import image_encoding
+from ovnerf.scene.depth_image import decode_depth
 from ovnerf.scene.frames import PosedFrame
 from ovnerf.scene.keyframes import KeyframeSelector
 from ovnerf.scene.pose_interpolation import (TransformBuffer, TransformLookupError, pose_from_quaternion,
                                              quaternion_is_valid)
+from ovnerf.scene.stamp_match import StampedBuffer
 from ovnerf.scene.store import SceneStore
 
 
@@ -37,6 +45,8 @@ class ImportReport:
     images: int = 0
     skipped: dict = field(default_factory=collections.Counter)
     topics: list = field(default_factory=list)
+    with_depth: int = 0                                   # imported frames that carry depth
+    depth_rejected: dict = field(default_factory=collections.Counter)  # reason -> count
 
 
 def _stamp(header) -> float:
@@ -77,11 +87,25 @@ def decode_image_msg(msg, msgtype: str) -> np.ndarray:
                                        np.asarray(msg.data, dtype=np.uint8), bool(msg.is_bigendian))
 
 
+def _depth_of(msg, size, report: ImportReport) -> np.ndarray | None:
+    """Decoded depth of a buffered depth message, or None (rejection counted by reason)."""
+    try:
+        z = decode_depth(msg.encoding, msg.height, msg.width, msg.step, np.asarray(msg.data, dtype=np.uint8),
+                         bool(msg.is_bigendian))
+    except UserError:
+        report.depth_rejected["encoding"] += 1
+        return None
+    if z.shape != size:
+        report.depth_rejected["size_mismatch"] += 1
+        return None
+    return z
+
+
 def import_bag(bag_path, out_dir, image_topic: str, camera_info_topic: str, map_frame: str = "map",
                camera_frame: str = "", tolerance: float = 0.05, min_translation: float = 0.0,
                min_rotation_deg: float = 0.0, min_sharpness: float = 0.0, max_frames: int = 0,
                labels_topic: str = "", class_names: list[str] | None = None,
-               progress: Callable[[int, int], None] | None = None) -> ImportReport:
+               progress: Callable[[int, int], None] | None = None, depth_topic: str = "") -> ImportReport:
     """Import posed keyframes from a bag (see module docstring); returns counts."""
     reader = _open(bag_path)
     try:
@@ -89,18 +113,21 @@ def import_bag(bag_path, out_dir, image_topic: str, camera_info_topic: str, map_
         for t in (image_topic, camera_info_topic):
             if t not in topics:
                 raise UserError(f"topic {t} is not in {bag_path} (topics: {sorted(topics)})")
-        if labels_topic and labels_topic not in topics:
-            raise UserError(f"label topic {labels_topic} is not in {bag_path}")
+        for what, t in (("label", labels_topic), ("depth", depth_topic)):
+            if t and t not in topics:
+                raise UserError(f"{what} topic {t} is not in {bag_path} (topics: {sorted(topics)})")
         tf_conns = [c for c in reader.connections if c.topic in ("/tf", "/tf_static")]
         if not tf_conns:
             raise UserError(f"{bag_path} has no /tf or /tf_static: no camera poses")
         report = ImportReport(Path(out_dir), topics=sorted(topics))
 
-        # ---- pass 1: transforms, camera info, labels
+        # ---- pass 1: transforms, camera info, labels, depth (raw messages)
         buf = TransformBuffer(max_age=float("inf"))
         K = size = None
-        labels: dict[float, np.ndarray] = {}
-        first = [c for c in reader.connections if c in tf_conns or c.topic in (camera_info_topic, labels_topic)]
+        labels, depths = StampedBuffer(), StampedBuffer()
+        side_topics = {t for t in (labels_topic, depth_topic) if t}
+        first = [c for c in reader.connections
+                 if c in tf_conns or c.topic == camera_info_topic or c.topic in side_topics]
         for conn, _, raw in reader.messages(connections=first):
             msg = reader.deserialize(raw, conn.msgtype)
             if conn.topic in ("/tf", "/tf_static"):
@@ -120,7 +147,9 @@ def import_bag(bag_path, out_dir, image_topic: str, camera_info_topic: str, map_
                                                   np.asarray(msg.data, dtype=np.uint8))
                 lab16 = lab.astype(np.int16)
                 lab16[lab == 255] = -1
-                labels[_stamp(msg.header)] = lab16
+                labels.put(_stamp(msg.header), lab16)
+            elif conn.topic == depth_topic:
+                depths.put(_stamp(msg.header), msg)
         if K is None:
             raise UserError(f"no valid CameraInfo on {camera_info_topic}")
 
@@ -164,15 +193,19 @@ def import_bag(bag_path, out_dir, image_topic: str, camera_info_topic: str, map_
             if not d.accept:
                 report.skipped["not_keyframe"] += 1
                 continue
-            lab = labels.get(stamp)
+            lab = labels.take(stamp, tolerance)
             if lab is not None and lab.shape != size:
                 lab = None
+            dmsg = depths.take(stamp, tolerance)
+            depth = _depth_of(dmsg, size, report) if dmsg is not None else None
             name = f"kf_{len(store):06d}"
             while name in store:
                 name += "b"
-            store.add_frame(PosedFrame(name=name, image=rgb, K=K.copy(), c2w=c2w, timestamp=stamp, labels=lab))
+            store.add_frame(PosedFrame(name=name, image=rgb, K=K.copy(), c2w=c2w, timestamp=stamp,
+                                       depth=depth, labels=lab))
             sel.commit(c2w)
             report.imported += 1
+            report.with_depth += depth is not None
         return report
     finally:
         reader.close()

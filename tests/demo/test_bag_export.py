@@ -4,7 +4,7 @@ from rosbags.highlevel import AnyReader
 from rosbags.typesys import Stores, get_typestore
 from scipy.spatial.transform import Rotation
 
-from ovnerf.demo.bag_export import (BASE_FRAME, CAMERA_LINK_FRAME, IMAGE_TOPIC, INFO_TOPIC, MAP_FRAME,
+from ovnerf.demo.bag_export import (BASE_FRAME, CAMERA_LINK_FRAME, DEPTH_TOPIC, IMAGE_TOPIC, INFO_TOPIC, MAP_FRAME,
                                     OPTICAL_FRAME, TF_STATIC_TOPIC, TF_TOPIC, export_bag,
                                     split_camera_pose)
 from ovnerf.errors import UserError
@@ -38,9 +38,10 @@ def test_bag_round_trip(small_scene, tmp_path):
     bag = export_bag(small_scene, tmp_path / "bag")
     assert (bag / "metadata.yaml").exists() and list(bag.glob("*.mcap"))
     ts = get_typestore(Stores.ROS2_KILTED)
-    static, dyn, infos, images = {}, {}, [], []
+    static, dyn, infos, images, depths = {}, {}, [], [], []
     with AnyReader([bag], default_typestore=ts) as reader:
-        assert {c.topic for c in reader.connections} == {IMAGE_TOPIC, INFO_TOPIC, TF_TOPIC, TF_STATIC_TOPIC}
+        assert {c.topic for c in reader.connections} == {IMAGE_TOPIC, INFO_TOPIC, TF_TOPIC, TF_STATIC_TOPIC,
+                                                          DEPTH_TOPIC}
         for conn, t_ns, raw in reader.messages():
             msg = reader.deserialize(raw, conn.msgtype)
             if conn.topic in (TF_TOPIC, TF_STATIC_TOPIC):
@@ -50,16 +51,24 @@ def test_bag_round_trip(small_scene, tmp_path):
                     (static if conn.topic == TF_STATIC_TOPIC else dyn).setdefault(key, {})[stamp] = _mat(tr.transform)
             elif conn.topic == INFO_TOPIC:
                 infos.append(msg)
+            elif conn.topic == DEPTH_TOPIC:
+                depths.append(msg)
             else:
                 images.append((t_ns, msg))
     assert set(static) == {(BASE_FRAME, CAMERA_LINK_FRAME), (CAMERA_LINK_FRAME, OPTICAL_FRAME)}
     assert set(dyn) == {(MAP_FRAME, BASE_FRAME)}
     names = store.names()
-    assert len(images) == len(infos) == len(names)
+    assert len(images) == len(infos) == len(depths) == len(names)
     T_static = next(iter(static[(BASE_FRAME, CAMERA_LINK_FRAME)].values())) @ \
         next(iter(static[(CAMERA_LINK_FRAME, OPTICAL_FRAME)].values()))
-    for (t_ns, img), info, name in zip(images, infos, names):
+    for (t_ns, img), info, dimg, name in zip(images, infos, depths, names):
         f = store.load(name)
+        # depth: 16UC1 mm registered to the colour image (same size, stamp, frame), the stored mm exactly
+        assert dimg.encoding == "16UC1" and (dimg.height, dimg.width, dimg.step) == (f.height, f.width, 2 * f.width)
+        assert dimg.header.frame_id == img.header.frame_id and dimg.header.stamp == img.header.stamp
+        mm = np.frombuffer(bytes(dimg.data), dtype="<u2").reshape(f.height, f.width)
+        assert (mm > 0).mean() > 0.9
+        np.testing.assert_array_equal(mm.astype(np.float32) * np.float32(0.001), f.depth)
         assert t_ns == round(f.timestamp * 1e6) * 1000
         assert img.header.frame_id == OPTICAL_FRAME and img.encoding == "rgb8"
         assert (img.height, img.width, img.step) == (f.height, f.width, 3 * f.width)
@@ -71,6 +80,12 @@ def test_bag_round_trip(small_scene, tmp_path):
         stamp = img.header.stamp.sec * 1_000_000_000 + img.header.stamp.nanosec
         c2w = dyn[(MAP_FRAME, BASE_FRAME)][stamp] @ T_static
         np.testing.assert_allclose(c2w, f.c2w, atol=1e-6)
+
+
+def test_bag_without_depth(small_scene, tmp_path):
+    bag = export_bag(small_scene, tmp_path / "bag", depth=False)
+    with AnyReader([bag], default_typestore=get_typestore(Stores.ROS2_KILTED)) as reader:
+        assert DEPTH_TOPIC not in {c.topic for c in reader.connections}
 
 
 def test_bag_refuses_to_overwrite(small_scene, tmp_path):

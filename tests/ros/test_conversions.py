@@ -121,3 +121,19 @@ def test_tf_message_feeding_drops_invalid():
     buf = TransformBuffer()
     assert feed_tf_message(buf, TFMessage(transforms=[good, bad]), static=False) == 1
     assert np.allclose(buf.lookup("map", "cam", 1.0), np.eye(4)) and "cam2" not in buf.frames()
+
+
+def test_depth_and_label_images():
+    mm = np.arange(35, dtype=np.uint16).reshape(5, 7) * 100
+    z = cv.image_to_depth(_raw(mm, "16UC1", pad=2))             # padded rows
+    assert z.dtype == np.float32 and np.array_equal(z, mm.astype(np.float32) * np.float32(0.001))
+    m = np.full((5, 7), 2.5, np.float32)
+    m[1, 2] = np.nan
+    z = cv.image_to_depth(_raw(m, "32FC1"))
+    assert z[1, 2] == 0 and z[0, 0] == 2.5
+    with pytest.raises(UserError, match="depth encoding 'mono16'"):
+        cv.image_to_depth(_raw(mm, "mono16"))
+    lab = np.array([[0, 3, 255]], np.uint8)
+    assert cv.image_to_labels(_raw(lab, "mono8")).tolist() == [[0, 3, -1]]
+    with pytest.raises(UserError, match="mono8"):
+        cv.image_to_labels(_raw(mm, "16UC1"))
