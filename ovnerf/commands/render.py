@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ovnerf.commands.common import add_runtime_arguments, command_parser
+
 
 def add_parser(subparsers):
-    p = subparsers.add_parser("render", help="render RGB / depth / label images of a trained field",
-                              description=__doc__.split("\n\n")[0])
+    p = command_parser(subparsers, "render", __doc__, help="render RGB / depth / label images of a trained field")
     p.add_argument("checkpoint", type=Path, help="checkpoint.pt written by `ovnerf train`")
     p.add_argument("--scene", type=Path, required=True, help="scene directory (cameras to render)")
     p.add_argument("--out", type=Path, required=True, help="output directory for the PNGs")
     p.add_argument("--views", choices=["test", "train", "all"], default="test", help="which views (default test)")
     p.add_argument("--chunk", type=int, default=8192, help="rays per rendering chunk")
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_runtime_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -50,14 +50,14 @@ def run(args) -> int:
     import torch.nn.functional as F
     from tqdm import tqdm
 
+    from ovnerf.commands.common import require_scene_dir
     from ovnerf.errors import UserError
     from ovnerf.field.renderer import render_image
     from ovnerf.scene.rays import get_rays
     from ovnerf.scene.store import SceneStore
     from ovnerf.training.checkpoint import load_checkpoint
 
-    if not (args.scene / "transforms.json").is_file():
-        raise UserError(f"not a scene directory (no transforms.json): {args.scene}")
+    require_scene_dir(args.scene)
     ck = load_checkpoint(args.checkpoint, device=args.device)
     field, vocab = ck["field"], ck["vocabulary"]
     te = F.normalize(ck["text_emb"].float(), dim=-1).to(field.device)

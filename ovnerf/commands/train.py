@@ -13,10 +13,11 @@ import math
 import signal
 from pathlib import Path
 
+from ovnerf.commands.common import add_runtime_arguments, command_parser
+
 
 def add_parser(subparsers):
-    p = subparsers.add_parser("train", help="train the semantic field (two-stage OV-NeRF)",
-                              description=__doc__.split("\n\n")[0])
+    p = command_parser(subparsers, "train", __doc__, help="train the semantic field (two-stage OV-NeRF)")
     p.add_argument("scene", type=Path, help="scene directory (transforms.json + images/)")
     p.add_argument("--cache", type=Path, default=None, help="preprocess cache (default SCENE/preprocess)")
     p.add_argument("--out", type=Path, required=True, help="output directory (checkpoint.pt, metrics.json)")
@@ -29,8 +30,7 @@ def add_parser(subparsers):
     p.add_argument("--sam-checkpoint", default=None, help="segment_anything checkpoint (for --sam torch)")
     p.add_argument("--sam-model-type", default=None, help="vit_h | vit_l | vit_b (for --sam torch)")
     p.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation at the end")
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_runtime_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -87,16 +87,14 @@ def run(args) -> int:
     import torch
     from tqdm import tqdm
 
+    from ovnerf.commands.common import open_scene
     from ovnerf.errors import UserError
     from ovnerf.preprocess.cache import PreprocessCache
-    from ovnerf.scene.store import SceneStore
     from ovnerf.training.config import TrainConfig
     from ovnerf.training.evaluate import evaluate_views
     from ovnerf.training.trainer import Trainer
 
-    if not (args.scene / "transforms.json").is_file():
-        raise UserError(f"not a scene directory (no transforms.json): {args.scene}")
-    store = SceneStore(args.scene, create=False)
+    store = open_scene(args.scene)
     cache = PreprocessCache(args.cache or args.scene / "preprocess")
     train_names, test_names = store.split()
     cached = set(cache.view_names())

@@ -1,0 +1,40 @@
+"""Helpers shared by the sub-command modules (parser set-up, opening the scene argument).
+
+- :func:`command_parser`: the sub-parser of a command, described by the first paragraph of the
+  command module's docstring.
+- :func:`add_runtime_arguments`: the ``--device`` (torch device, default ``cpu``) and
+  ``--no-progress`` options common to the heavy commands.
+- :func:`open_scene`: the scene directory argument as a read-only
+  :class:`~ovnerf.scene.store.SceneStore`; a path without ``transforms.json`` is one
+  :class:`~ovnerf.errors.UserError`.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def command_parser(subparsers, name: str, doc: str, help: str) -> argparse.ArgumentParser:
+    """``subparsers.add_parser(name, help=help, description=<first paragraph of doc>)``."""
+    return subparsers.add_parser(name, help=help, description=doc.split("\n\n")[0])
+
+
+def add_runtime_arguments(p: argparse.ArgumentParser) -> None:
+    """Adds ``--device`` (default ``cpu``) and ``--no-progress``."""
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def require_scene_dir(path: Path) -> None:
+    """:class:`UserError` unless ``path/transforms.json`` is a file."""
+    from ovnerf.errors import UserError
+    if not (Path(path) / "transforms.json").is_file():
+        raise UserError(f"not a scene directory (no transforms.json): {path}")
+
+
+def open_scene(path: Path):
+    """The existing scene at ``path`` (``SceneStore(path, create=False)``), after
+    :func:`require_scene_dir`."""
+    from ovnerf.scene.store import SceneStore
+    require_scene_dir(path)
+    return SceneStore(path, create=False)
