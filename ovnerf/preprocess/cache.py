@@ -107,6 +107,18 @@ def load_npz(path: Path) -> dict | None:
     return arrays
 
 
+def _load_npz_or_none(path: Path, strict: bool, rerun: str) -> dict | None:
+    """:func:`load_npz`, with a corrupted file → None and a warning (it will be recomputed), or
+    with ``strict`` a :class:`UserError` telling to re-run ``rerun``."""
+    try:
+        return load_npz(path)
+    except CorruptCacheFile as exc:
+        if strict:
+            raise UserError(f"preprocess cache file is corrupted ({exc}); re-run {rerun}") from exc
+        log.warning("corrupted cache file, recomputing: %s", exc)
+        return None
+
+
 def pack_masks(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     m = np.asarray(masks, dtype=bool)
     K = m.shape[0]
@@ -185,14 +197,7 @@ class PreprocessCache:
         """The part's arrays if present, intact and produced by ``fingerprint`` (and, when given,
         from the image with ``img_sha``). Otherwise None — or, with ``strict``, a UserError."""
         path = self.part_path(name, part)
-        try:
-            arrays = load_npz(path)
-        except CorruptCacheFile as exc:
-            if strict:
-                raise UserError(f"preprocess cache file is corrupted ({exc}); re-run "
-                                "`ovnerf preprocess` (it recomputes corrupted files)") from exc
-            log.warning("corrupted cache file, recomputing: %s", exc)
-            return None
+        arrays = _load_npz_or_none(path, strict, "`ovnerf preprocess` (it recomputes corrupted files)")
         if arrays is None:
             if strict:
                 raise UserError(f"preprocess cache lacks {path}; re-run `ovnerf preprocess`")
@@ -212,14 +217,7 @@ class PreprocessCache:
         return save_npz(self.part_path(name, part), arrays)
 
     def read_text(self, strict: bool = True) -> dict | None:
-        try:
-            arrays = load_npz(self.root / "text.npz")
-        except CorruptCacheFile as exc:
-            if strict:
-                raise UserError(f"preprocess cache file is corrupted ({exc}); re-run "
-                                "`ovnerf preprocess`") from exc
-            log.warning("corrupted cache file, recomputing: %s", exc)
-            return None
+        arrays = _load_npz_or_none(self.root / "text.npz", strict, "`ovnerf preprocess`")
         fp = (self.manifest or {}).get("fingerprints", {}).get("text")
         if arrays is None or str(arrays.get("fingerprint")) != fp:
             if strict:
