@@ -104,7 +104,8 @@ def run_ablation(out_dir, settings: DemoSettings | None = None, variants=tuple(V
     pre_s = time.perf_counter() - t
     train_names, test_names = store.split()
 
-    base_cfg = demo_train_config(s.iterations, s.batch_rays, s.seed, s.cse_novel_views, s.cse_events)
+    base_cfg = demo_train_config(s.iterations, s.batch_rays, s.seed, s.cse_novel_views, s.cse_events,
+                                 s.depth_weight, s.free_space_weight)
     fp = _fingerprint({"settings": asdict(s), "train": base_cfg.to_dict(),
                        "cache": cache.manifest.get("fingerprints")})
     jpath = out / "ablation.json"

@@ -33,6 +33,10 @@ def add_parser(subparsers) -> None:
                    help=f"CSE events in Stage II (default {d.cse_events})")
     p.add_argument("--novel-views", type=int, default=d.cse_novel_views,
                    help=f"novel views per CSE event (default {d.cse_novel_views})")
+    p.add_argument("--depth-weight", type=float, default=d.depth_weight,
+                   help=f"weight of the depth L1 (RGB-D supervision, our addition; 0 = RGB only as in the paper; default {d.depth_weight:g})")
+    p.add_argument("--free-space-weight", type=float, default=d.free_space_weight,
+                   help=f"weight of the line-of-sight free-space loss (with depth; default {d.free_space_weight:g})")
     p.add_argument("--dino", choices=["onnx", "none"], default=d.dino, help=f"DINO backend (default {d.dino})")
     p.add_argument("--queries", default=",".join(DEFAULT_QUERIES),
                    help=f'comma-separated text queries (default "{",".join(DEFAULT_QUERIES)}")')
@@ -57,7 +61,8 @@ def run(args) -> int:
                        iterations=args.iterations, queries=queries, progress=not args.no_progress,
                        retrain=args.retrain, batch_rays=args.rays, sim_noise=args.noise,
                        sam_points_per_side=args.sam_points, cse_sam_points_per_side=args.sam_points,
-                       dino=args.dino, cse_events=args.cse_events, cse_novel_views=args.novel_views, threads=args.threads, device=args.device,
+                       dino=args.dino, depth_weight=args.depth_weight, free_space_weight=args.free_space_weight,
+                       cse_events=args.cse_events, cse_novel_views=args.novel_views, threads=args.threads, device=args.device,
                        echo=lambda m: tqdm.write(m))
     if args.json:
         from dataclasses import asdict

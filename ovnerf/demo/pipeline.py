@@ -146,6 +146,10 @@ class DemoSettings:
     dino: str = "onnx"               # onnx | none
     cse_novel_views: int = 2
     cse_events: int = 2
+    # RGB-D supervision (our addition; the room is rendered with depth as an RGB-D robot sees it):
+    # depth L1 + line-of-sight free-space loss. 0/0 = the paper's RGB-only training.
+    depth_weight: float = 1.0
+    free_space_weight: float = 10.0
     queries: tuple = DEFAULT_QUERIES
     device: str = "cpu"
     threads: int = 0                 # torch intra-op threads; 0 = auto (see _set_threads)
@@ -158,7 +162,8 @@ class DemoSettings:
 
 
 def demo_train_config(iterations: int, batch_rays: int = 1024, seed: int = 0, cse_novel_views: int = 2,
-                      cse_events: int = 2, **overrides):
+                      cse_events: int = 2, depth_weight: float = 0.0, free_space_weight: float = 0.0,
+                      **overrides):
     """``TrainConfig.cpu_preset`` with its schedule scaled to ``iterations``.
 
     As in the preset (and the paper: Stage II from 2/3 of the run), Stage II (CSE) starts at 70 %
@@ -180,7 +185,8 @@ def demo_train_config(iterations: int, batch_rays: int = 1024, seed: int = 0, cs
     cfg = dict(iterations=n, batch_rays=int(batch_rays), stage1_iters=stage1,
                cse_every=max(1, math.ceil((n - stage1) / int(cse_events))), cse_novel_views=int(cse_novel_views),
                upsample_iters=frac(0.15, 0.30, 0.45), alpha_mask_iters=frac(0.15, 0.45),
-               checkpoint_every=0, seed=int(seed))
+               checkpoint_every=0, seed=int(seed), depth_weight=float(depth_weight),
+               free_space_weight=float(free_space_weight))
     cfg.update(overrides)
     return TrainConfig.cpu_preset(**cfg)
 
@@ -528,7 +534,8 @@ def run_demo(out_dir="demo_out", seed: int = 0, width: int = 160, height: int = 
 
     # 3. train
     t = time.perf_counter()
-    tcfg = demo_train_config(s.iterations, s.batch_rays, s.seed, s.cse_novel_views, s.cse_events)
+    tcfg = demo_train_config(s.iterations, s.batch_rays, s.seed, s.cse_novel_views, s.cse_events,
+                             s.depth_weight, s.free_space_weight)
     fp = _fingerprint({"settings": asdict(s), "train": tcfg.to_dict(), "cache": cache.manifest.get("fingerprints")})
     ckpt_path = out / "model" / "checkpoint.pt"
     ck = None if retrain else _try_reuse_checkpoint(ckpt_path, fp, device)
