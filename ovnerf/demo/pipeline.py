@@ -149,7 +149,7 @@ class DemoSettings:
     # RGB-D supervision (our addition; the room is rendered with depth as an RGB-D robot sees it):
     # depth L1 + line-of-sight free-space loss. 0/0 = the paper's RGB-only training.
     depth_weight: float = 1.0
-    free_space_weight: float = 10.0
+    free_space_weight: float = 1.0       # 10 erases thin furniture (table legs/top) on the 64³-ish grid
     queries: tuple = DEFAULT_QUERIES
     device: str = "cpu"
     threads: int = 0                 # torch intra-op threads; 0 = auto (see _set_threads)
@@ -184,7 +184,7 @@ def demo_train_config(iterations: int, batch_rays: int = 1024, seed: int = 0, cs
     stage1 = int(round(0.7 * n))
     cfg = dict(iterations=n, batch_rays=int(batch_rays), stage1_iters=stage1,
                cse_every=max(1, math.ceil((n - stage1) / int(cse_events))), cse_novel_views=int(cse_novel_views),
-               upsample_iters=frac(0.15, 0.30, 0.45), alpha_mask_iters=frac(0.15, 0.45),
+               upsample_iters=frac(0.15, 0.30, 0.45), alpha_mask_iters=frac(0.45, 0.70),
                checkpoint_every=0, seed=int(seed), depth_weight=float(depth_weight),
                free_space_weight=float(free_space_weight))
     cfg.update(overrides)
