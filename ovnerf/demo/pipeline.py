@@ -137,7 +137,7 @@ class DemoSettings:
     n_frames: int = 30
     layout: str = "default"
     hfov_deg: float = 75.0
-    iterations: int = 500
+    iterations: int = 1000
     batch_rays: int = 1024
     sim_noise: float = 0.5
     sim_patch: int = 16              # simulated teacher's feature cell size in pixels
@@ -486,7 +486,7 @@ def _try_reuse_checkpoint(path: Path, fingerprint: str, device):
 
 
 def run_demo(out_dir="demo_out", seed: int = 0, width: int = 160, height: int = 120, n_frames: int = 30,
-             iterations: int = 500, queries=DEFAULT_QUERIES, progress: bool = True, retrain: bool = False,
+             iterations: int = 1000, queries=DEFAULT_QUERIES, progress: bool = True, retrain: bool = False,
              settings: DemoSettings | None = None, echo=None, **overrides) -> DemoSummary:
     """Run the whole demo (see module docstring); returns its :class:`DemoSummary` (also written
     to ``out_dir/summary.json``). ``overrides``: any other :class:`DemoSettings` field.

@@ -17,10 +17,10 @@ def test_depth_parameters_reach_the_train_config(harness, tmp_path):
     h = harness
     d = load_defaults()
     assert (d["training.depth_weight"], d["training.free_space_weight"], d["training.free_space_margin"]) == \
-        (1.0, 10.0, 0.1)
+        (1.0, 1.0, 0.1)
     node = h.add(TrainerNode(defaults=defaults(output_dir=str(tmp_path)), context=h.context))
     cfg, _, _ = build_configs(node.job_spec(Train.Goal()))
-    assert (cfg.depth_weight, cfg.free_space_weight, cfg.free_space_margin) == (1.0, 10.0, 0.1)
+    assert (cfg.depth_weight, cfg.free_space_weight, cfg.free_space_margin) == (1.0, 1.0, 0.1)
 
     client = AsyncParameterClient(h.driver, "ovnerf_trainer")
     assert client.wait_for_services(timeout_sec=10.0)
@@ -35,10 +35,10 @@ def test_depth_parameters_reach_the_train_config(harness, tmp_path):
     r = set_remote("training.depth_weight", -1.0)              # out of range: refused with the reason
     assert not r.successful and "out of range" in r.reason
     cfg, _, _ = build_configs(node.job_spec(Train.Goal()))
-    assert (cfg.depth_weight, cfg.free_space_weight, cfg.free_space_margin) == (0.5, 10.0, 0.25)
+    assert (cfg.depth_weight, cfg.free_space_weight, cfg.free_space_margin) == (0.5, 1.0, 0.25)
     desc = node.describe_parameters(["training.depth_weight"])[0]
     assert "no-op" in desc.description and desc.floating_point_range[0].from_value == 0.0
     # training.options still win over the parameters
     assert set_remote("training.options", ["depth_weight=0.0"]).successful
     cfg, _, _ = build_configs(node.job_spec(Train.Goal()))
-    assert cfg.depth_weight == 0.0 and cfg.free_space_weight == 10.0
+    assert cfg.depth_weight == 0.0 and cfg.free_space_weight == 1.0
