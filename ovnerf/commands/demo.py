@@ -13,34 +13,37 @@ import json
 from ovnerf.demo.pipeline import DEFAULT_QUERIES, DemoSettings
 
 
+# (flag, DemoSettings field, help); type and default come from DemoSettings
+SETTING_OPTIONS = [
+    ("--seed", "seed", "room / training seed"),
+    ("--frames", "n_frames", "frames rendered; every 10th is held out"),
+    ("--width", "width", "image width"),
+    ("--height", "height", "image height"),
+    ("--iterations", "iterations", "training iterations"),
+    ("--rays", "batch_rays", "rays per iteration"),
+    ("--noise", "sim_noise", "noise level of the simulated teacher in [0,1]"),
+    ("--sam-points", "sam_points_per_side", "SAM prompt grid points per side (preprocessing and CSE)"),
+    ("--cse-events", "cse_events", "CSE events in Stage II"),
+    ("--novel-views", "cse_novel_views", "novel views per CSE event"),
+    ("--depth-weight", "depth_weight", "weight of the depth L1 (RGB-D supervision, our addition; 0 = RGB only as in the paper)"),
+    ("--free-space-weight", "free_space_weight", "weight of the line-of-sight free-space loss (with depth)"),
+    ("--threads", "threads", "torch threads (0 = auto: 1 when the machine is busy, else torch's choice)"),
+]
+
+
 def add_parser(subparsers) -> None:
     d = DemoSettings()
     p = subparsers.add_parser(
         "demo", help="end-to-end demo on the built-in room (simulated CLIP teacher, ONNX SAM, RSR+CSE)",
         description=__doc__.split("\n\n")[1])
     p.add_argument("--out", default="demo_out", help="output folder (default ./demo_out)")
-    p.add_argument("--seed", type=int, default=d.seed, help=f"room / training seed (default {d.seed})")
-    p.add_argument("--frames", type=int, default=d.n_frames, help=f"frames rendered (default {d.n_frames}; every 10th is held out)")
-    p.add_argument("--width", type=int, default=d.width, help=f"image width (default {d.width})")
-    p.add_argument("--height", type=int, default=d.height, help=f"image height (default {d.height})")
-    p.add_argument("--iterations", type=int, default=d.iterations, help=f"training iterations (default {d.iterations})")
-    p.add_argument("--rays", type=int, default=d.batch_rays, help=f"rays per iteration (default {d.batch_rays})")
-    p.add_argument("--noise", type=float, default=d.sim_noise,
-                   help=f"noise level of the simulated teacher in [0,1] (default {d.sim_noise})")
-    p.add_argument("--sam-points", type=int, default=d.sam_points_per_side,
-                   help=f"SAM prompt grid points per side (default {d.sam_points_per_side})")
-    p.add_argument("--cse-events", type=int, default=d.cse_events,
-                   help=f"CSE events in Stage II (default {d.cse_events})")
-    p.add_argument("--novel-views", type=int, default=d.cse_novel_views,
-                   help=f"novel views per CSE event (default {d.cse_novel_views})")
-    p.add_argument("--depth-weight", type=float, default=d.depth_weight,
-                   help=f"weight of the depth L1 (RGB-D supervision, our addition; 0 = RGB only as in the paper; default {d.depth_weight:g})")
-    p.add_argument("--free-space-weight", type=float, default=d.free_space_weight,
-                   help=f"weight of the line-of-sight free-space loss (with depth; default {d.free_space_weight:g})")
+    for flag, field, text in SETTING_OPTIONS:
+        default = getattr(d, field)
+        p.add_argument(flag, dest=field, metavar=flag[2:].upper().replace("-", "_"), type=type(default),
+                       default=default, help=f"{text} (default {default:g})")
     p.add_argument("--dino", choices=["onnx", "none"], default=d.dino, help=f"DINO backend (default {d.dino})")
     p.add_argument("--queries", default=",".join(DEFAULT_QUERIES),
                    help=f'comma-separated text queries (default "{",".join(DEFAULT_QUERIES)}")')
-    p.add_argument("--threads", type=int, default=d.threads, help="torch threads (default 0 = auto: 1 when the machine is busy, else torch's choice)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--retrain", action="store_true", help="train again even if a matching checkpoint exists")
     p.add_argument("--json", action="store_true", help="print summary.json instead of the table")
@@ -57,13 +60,10 @@ def run(args) -> int:
     queries = tuple(q.strip() for q in args.queries.split(",") if q.strip())
     if not queries:
         raise UserError("--queries is empty")
-    summary = run_demo(args.out, seed=args.seed, width=args.width, height=args.height, n_frames=args.frames,
-                       iterations=args.iterations, queries=queries, progress=not args.no_progress,
-                       retrain=args.retrain, batch_rays=args.rays, sim_noise=args.noise,
-                       sam_points_per_side=args.sam_points, cse_sam_points_per_side=args.sam_points,
-                       dino=args.dino, depth_weight=args.depth_weight, free_space_weight=args.free_space_weight,
-                       cse_events=args.cse_events, cse_novel_views=args.novel_views, threads=args.threads, device=args.device,
-                       echo=lambda m: tqdm.write(m))
+    settings = {field: getattr(args, field) for _, field, _ in SETTING_OPTIONS}
+    settings["cse_sam_points_per_side"] = settings["sam_points_per_side"]
+    summary = run_demo(args.out, queries=queries, progress=not args.no_progress, retrain=args.retrain,
+                       dino=args.dino, device=args.device, echo=lambda m: tqdm.write(m), **settings)
     if args.json:
         from dataclasses import asdict
 

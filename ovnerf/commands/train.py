@@ -9,7 +9,6 @@ Region proposals for CSE's novel views come from the SAM backend chosen with ``-
 """
 from __future__ import annotations
 
-import math
 import signal
 from pathlib import Path
 
@@ -125,15 +124,8 @@ def run(args) -> int:
     bar = tqdm(total=tcfg.iterations, initial=trainer.iteration, desc="train", unit="it",
                disable=args.no_progress, dynamic_ncols=True)
 
-    def callback(p):
-        bar.n = p.iteration
-        post = {"stage": p.stage, "loss": f"{p.losses.get('total', math.nan):.3f}"}
-        if math.isfinite(p.psnr):
-            post["psnr"] = f"{p.psnr:.1f}"
-        bar.set_postfix(post, refresh=False)
-        if p.message:
-            bar.write(f"  {p.message}")
-        bar.refresh()
+    from ovnerf.training.progress_bar import tqdm_callback
+    callback = tqdm_callback(bar)
 
     try:
         res = trainer.train(callback=callback, should_stop=lambda: stop["flag"])

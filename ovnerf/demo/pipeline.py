@@ -294,15 +294,8 @@ def train(store, cache, train_cfg, region_backend=None, out_dir=None, device="cp
                       vocabulary=[str(v) for v in txt["vocabulary"]], meta=meta)
     bar = tqdm(total=train_cfg.iterations, desc=desc, unit="it", disable=not progress)
 
-    def callback(p):
-        bar.n = p.iteration
-        post = {"stage": p.stage, "loss": f"{p.losses.get('total', float('nan')):.3f}"}
-        if math.isfinite(p.psnr):
-            post["psnr"] = f"{p.psnr:.1f}"
-        bar.set_postfix(post, refresh=False)
-        if p.message and progress:
-            bar.write(f"  [{desc}] {p.message}")
-        bar.refresh()
+    from ovnerf.training.progress_bar import tqdm_callback
+    callback = tqdm_callback(bar, prefix=f"[{desc}] ", show_messages=progress)
 
     try:
         result = trainer.train(callback=callback)
