@@ -97,6 +97,9 @@ def bench_field_section(device, n_rays: int, repeats: int, iters: int) -> dict:
     keys = [k for k, v in runs[0].items() if isinstance(v, float)]
     out = dict(runs[0])
     out.update({k: _median([r[k] for r in runs]) for k in keys})
+    # on the CPU the peaks are the process's ru_maxrss, which never decreases: only the first
+    # repeat (train → render → naive, in that order) measures each step's own peak
+    out.update({k: runs[0][k] for k in keys if k.endswith("_peak_mem_mb")})
     out["speedup"] = out["train_it_s"] / out["naive_it_s"] if out.get("naive_it_s") else float("nan")
     out["repeats"] = len(runs)
     out["section_peak_rss_mb"] = mem.peak_mb
