@@ -1,9 +1,14 @@
-"""End to end over DDS (the issue's "done when"): a player process publishes the demo bag
-(images + camera_info + /tf + /tf_static, plus the simulated semantic camera the simulated CLIP
-teacher needs) -> the mapping node (separate process, collector + trainer) stores keyframes ->
-the Train action runs a small CPU schedule with feedback -> /ovnerf/query "table" returns a mask
-and a centroid within 0.6 m of the true table centre (room.json) -> /ovnerf/render returns
-images of the requested sizes. Prints end-to-end time, query latency and the node's peak memory.
+"""End to end over DDS (the issue's "done when"), RGB-D: a player process publishes the demo bag
+(colour images + aligned 16UC1 depth + camera_info + /tf + /tf_static, plus the simulated
+semantic camera the simulated CLIP teacher needs) -> the mapping node (separate process,
+collector + trainer, ``depth_topic`` set) stores keyframes with their depth (equal to the room's
+rendered depth within 1 mm; every keyframe counted in ``keyframes_with_depth``) -> the Train
+action runs a small CPU schedule with feedback whose losses carry the depth and free-space terms
+(training.depth_weight / free_space_weight, recorded in the checkpoint's train_config) ->
+/ovnerf/query "table" returns a mask and a centroid within 0.6 m of the true table centre
+(room.json) -> /ovnerf/render returns images of the requested sizes. Prints end-to-end time,
+query latency and the node's peak memory. (RGB-only training through the Train action:
+tests/ros/test_train_rgb_only.py.)
 """
 import json
 import time
@@ -14,13 +19,16 @@ import pytest
 import yaml
 
 from ovnerf.scene.store import SceneStore
+from ovnerf.training.checkpoint import load_checkpoint
 from ovnerf_msgs.action import Train
 from ovnerf_msgs.srv import Query, RenderView
 from ovnerf_ros import conversions as cv
+from std_srvs.srv import Trigger
 
 from ros_harness import Harness, wait_for
 
 HERE = Path(__file__).resolve().parent
+DEPTH_TOPIC = "/camera/depth/image_raw"                    # ovnerf.demo.bag_export.DEPTH_TOPIC
 ITERATIONS = 360
 TABLE_TOLERANCE_M = 0.6
 VOCAB = ["wall", "floor", "table", "chair", "sofa", "cabinet"]
@@ -29,6 +37,7 @@ VOCAB = ["wall", "floor", "table", "chair", "sofa", "cabinet"]
 def write_params(path, out_dir, classes, extra=None):
     params = {
         "output_dir": str(out_dir), "labels_topic": "/camera/semantic/labels", "class_names": list(classes),
+        "depth_topic": DEPTH_TOPIC,
         "pose_timeout": 3.0,
         "keyframe": {"min_translation": 0.05, "min_rotation_deg": 5.0},
         "training": {"vocabulary": VOCAB, "iterations": ITERATIONS,
@@ -75,9 +84,9 @@ def test_bag_to_query_end_to_end(demo, tmp_path, spawn_ros_process):
     h = Harness()
     try:
         player = spawn_ros_process([str(HERE / "bag_player.py"), str(bag), "--rate", "8",
-                                    "--labels-scene", str(scene)])
+                                    "--labels-scene", str(scene), "--wait-depth"])
         out, err = player.communicate(timeout=180)
-        assert player.returncode == 0 and "DONE 24" in out, err[-2000:]
+        assert player.returncode == 0 and "DONE 24 24" in out, (out, err[-2000:])
         run_scene = tmp_path / "run" / "scene"
         wait_for(lambda: (run_scene / "transforms.json").exists() and len(SceneStore(run_scene, create=False)) >= 10,
                  timeout=30, what="keyframes on disk")
@@ -86,6 +95,24 @@ def test_bag_to_query_end_to_end(demo, tmp_path, spawn_ros_process):
         n_kf = len(store)
         assert all(f.labels is not None for f in store.frames())
         t_collect = time.time() - t0
+
+        # ---- every keyframe carries its depth: the room's rendered depth (bag: 16UC1 mm), 1 mm
+        truth = {round(f.timestamp, 6): f.depth for f in SceneStore(scene, create=False).frames()}
+        depth_err_mm = 0.0
+        for f in store.frames():
+            gt = truth[round(f.timestamp, 6)]
+            assert f.depth is not None and f.depth.shape == gt.shape == (48, 64), f.name
+            known = gt > 0
+            assert known.mean() > 0.9 and np.array_equal(f.depth > 0, known), f.name
+            depth_err_mm = max(depth_err_mm, float(np.abs(f.depth[known] - gt[known]).max()) * 1000.0)
+        assert depth_err_mm <= 1.0, depth_err_mm
+        save = h.driver.create_client(Trigger, "/ovnerf/save_dataset")
+        assert save.wait_for_service(timeout_sec=10)
+        fut = save.call_async(Trigger.Request())
+        wait_for(fut.done, timeout=10, what="save_dataset")
+        status = json.loads(fut.result().message)
+        assert status["keyframes"] == n_kf and status["keyframes_with_depth"] == n_kf, status
+        assert not any(k.startswith("rejected_depth") for k in status), status
 
         # ---- train (action) with feedback
         from rclpy.action import ActionClient
@@ -108,6 +135,13 @@ def test_bag_to_query_end_to_end(demo, tmp_path, spawn_ros_process):
         assert {"preprocess", "stage1"} <= stages, stages
         train_fb = [f for _, f in feedback if f.stage.startswith("stage")]
         assert train_fb[-1].iteration > 0 and json.loads(train_fb[-1].losses_json)
+        # the depth supervision is on: L1 z-depth and free-space terms in every training step's losses
+        losses = [json.loads(f.losses_json) for f in train_fb if f.iteration > 0]   # iteration 0: none yet
+        assert losses and all({"depth", "free"} <= set(l) for l in losses), losses[:3]
+        depth_first, depth_last = losses[0]["depth"], losses[-1]["depth"]
+        assert np.isfinite(depth_last) and depth_last < depth_first, (depth_first, depth_last)
+        tc = load_checkpoint(result.checkpoint, build=False)["train_config"]
+        assert tc["depth_weight"] > 0 and tc["free_space_weight"] > 0, tc
         # ~2 feedback messages per second (feedback_period 0.5 s): at least 1 per 2 s of training
         assert len(feedback) >= train_s / 2.0
 
@@ -162,7 +196,8 @@ def test_bag_to_query_end_to_end(demo, tmp_path, spawn_ros_process):
         print(f"\n[e2e] keyframes {n_kf}; collect {t_collect:.1f} s; train {ITERATIONS} it {train_s:.1f} s "
               f"(feedback msgs {len(feedback)}); query latency {query_s:.2f} s; table centroid error "
               f"{dist:.3f} m; mask IoU vs GT {iou:.2f}; psnr {result.psnr:.1f}; test mIoU {result.miou:.2f} "
-              f"mAcc {result.macc:.2f}; "
+              f"mAcc {result.macc:.2f}; depth loss {depth_first:.3f} -> {depth_last:.3f} "
+              f"(free {losses[0]['free']:.3f} -> {losses[-1]['free']:.3f}); stored depth err {depth_err_mm:.2f} mm; "
               f"node peak RSS {peak_rss_mb(node.pid):.0f} MiB; end-to-end {total_s:.1f} s")
     finally:
         h.close()
