@@ -54,6 +54,7 @@ DEFAULT_QUERIES = ("table", "sofa", "lamp", "bookshelf", "plant")
 class QueryResult:
     text: str
     view: str = ""                   # held-out view used for the 2D mask
+    gt_pixels_2d: int = -1           # ground-truth pixels of the class on that view (0: not visible)
     mask_pixels: int = 0
     mask_fraction: float = 0.0
     score_2d: float = float("nan")   # mean relevancy inside the mask
@@ -115,7 +116,8 @@ class DemoSummary:
                 continue
             c = "(" + ", ".join(f"{v:+.2f}" for v in q.centroid) + ")" if q.centroid is not None else "—"
             lines.append(f"  {q.text:<11}{q.mask_pixels:>7d}{q.score_2d:>7.2f}{_pct(q.iou_2d):>7}   {c:<22}"
-                         f"{q.gt_instance:<14}{q.distance_m:>7.2f}  {'yes' if q.inside_gt_box else 'no'}")
+                         f"{q.gt_instance:<14}{q.distance_m:>7.2f}  {'yes' if q.inside_gt_box else 'no'}"
+                         + ("   (2D: not in any held-out view)" if q.gt_pixels_2d == 0 else ""))
         t = self.timings_s
         lines += ["", "  time: " + ", ".join(f"{k} {v:.0f} s" for k, v in t.items()) + f"; total {self.total_s:.0f} s"
                   + (f" ({self.total_s / 60:.1f} min)" if self.total_s >= 60 else ""),
@@ -353,6 +355,7 @@ def answer_query(smap, text: str, renders: dict, class_names: list[str], instanc
             return q, None
         mask = (rel["relevancy"] > 0.5) & (rel["acc"] >= 0.5)
         q.view = best
+        q.gt_pixels_2d = max(best_n, 0) if cid >= 0 else -1
         q.mask_pixels = int(mask.sum())
         q.mask_fraction = float(mask.mean())
         q.score_2d = float(rel["relevancy"][mask].mean()) if mask.any() else 0.0

@@ -60,7 +60,7 @@ def test_run_demo_outputs(demo):
 
 
 def test_queries_compare_with_room_ground_truth(demo):
-    _, s = demo
+    out, s = demo
     q = {r.text: r for r in s.queries}
     assert set(q) == {"table", "sofa", "no-such-thing"}
     # a word outside the vocabulary is embedded by the teacher's text encoder: an answer or a
@@ -77,6 +77,17 @@ def test_queries_compare_with_room_ground_truth(demo):
                             rel_tol=1e-6)
     for r in q.values():  # 2D figures are well-formed
         assert 0 <= r.mask_pixels <= 80 * 60 and 0.0 <= r.mask_fraction <= 1.0
+    # the 2D view is the held-out view where the class covers most ground-truth pixels
+    from ovnerf.scene.store import SceneStore
+    store = SceneStore(out / "scene", create=False)
+    held_out = store.frames(store.split()[1])
+    for name in ("table", "sofa"):
+        r = q[name]
+        if r.error or not r.view:
+            continue
+        cid = s.classes.index(name)
+        counts = {fr.name: int((fr.labels == cid).sum()) for fr in held_out}
+        assert r.gt_pixels_2d == max(counts.values()) == counts[r.view]
 
 
 def test_demo_reuses_scene_cache_and_model(demo):
