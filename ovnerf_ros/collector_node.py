@@ -43,7 +43,6 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_srvs.srv import Trigger
 
 from ovnerf.errors import UserError
-from ovnerf.scene.depth_image import decode_depth
 from ovnerf.scene.frames import PosedFrame
 from ovnerf.scene.keyframes import KeyframeSelector
 from ovnerf.scene.pose_interpolation import TransformBuffer, TransformLookupError

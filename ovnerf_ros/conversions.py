@@ -62,12 +62,8 @@ def image_to_depth(msg: Image) -> np.ndarray:
 
 def image_to_labels(msg: Image) -> np.ndarray:
     """int16 H×W class ids (−1 = void) from a ``mono8``/``8UC1`` label image (255 = void)."""
-    lab = image_to_array(msg)
-    if lab.ndim != 2 or lab.dtype != np.uint8:
-        raise UserError(f"label image must be mono8/8UC1, got {msg.encoding}")
-    lab16 = lab.astype(np.int16)
-    lab16[lab == 255] = -1
-    return lab16
+    return image_encoding.decode_labels(msg.encoding, msg.height, msg.width, msg.step, msg.data,
+                                        bool(msg.is_bigendian))
 
 
 def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:

@@ -355,7 +355,7 @@ def answer_query(smap, text: str, renders: dict, class_names: list[str], instanc
             return q, None
         mask = (rel["relevancy"] > 0.5) & (rel["acc"] >= 0.5)
         q.view = best
-        q.gt_pixels_2d = max(best_n, 0) if cid >= 0 else -1
+        q.gt_pixels_2d = best_n if cid >= 0 else -1
         q.mask_pixels = int(mask.sum())
         q.mask_fraction = float(mask.mean())
         q.score_2d = float(rel["relevancy"][mask].mean()) if mask.any() else 0.0

@@ -143,11 +143,11 @@ def import_bag(bag_path, out_dir, image_topic: str, camera_info_topic: str, map_
                 if np.all(np.isfinite(k)) and k[0, 0] > 0 and k[1, 1] > 0 and msg.width > 0 and msg.height > 0:
                     K, size = k, (int(msg.height), int(msg.width))
             elif conn.topic == labels_topic:
-                lab = image_encoding.decode_array(msg.encoding, msg.height, msg.width, msg.step,
-                                                  np.asarray(msg.data, dtype=np.uint8))
-                lab16 = lab.astype(np.int16)
-                lab16[lab == 255] = -1
-                labels.put(_stamp(msg.header), lab16)
+                try:
+                    labels.put(_stamp(msg.header), image_encoding.decode_labels(
+                        msg.encoding, msg.height, msg.width, msg.step, np.asarray(msg.data, dtype=np.uint8)))
+                except UserError:
+                    pass  # not a class-id image: its frame is imported without labels
             elif conn.topic == depth_topic:
                 depths.put(_stamp(msg.header), msg)
         if K is None:

@@ -6,6 +6,7 @@ byte ``r * step`` (``step`` ≥ width × bytes-per-pixel; any padding is ignored
 Decoding for colour input (:func:`decode_color`) returns uint8 H×W×3 **RGB**:
 ``rgb8`` as is, ``bgr8`` channel-reversed, ``rgba8``/``bgra8`` alpha dropped, ``mono8`` grey
 replicated to 3 channels. Anything else raises :class:`UserError` naming the encoding.
+:func:`decode_labels` reads a ``mono8``/``8UC1`` class-id image (255 = void → −1, int16).
 :func:`decode_compressed` decodes a JPEG/PNG ``CompressedImage`` payload with ``cv2.imdecode``.
 Encoding (:func:`encode`) supports ``rgb8``, ``bgr8``, ``mono8``, ``mono16``, ``16UC1``,
 ``32FC1`` (little-endian, tightly packed).
@@ -67,6 +68,16 @@ def decode_color(encoding: str, height: int, width: int, step: int, data, is_big
     if encoding == "bgra8":
         return np.ascontiguousarray(arr[..., 2::-1])
     return np.repeat(arr[..., None], 3, axis=2)  # mono8
+
+
+def decode_labels(encoding: str, height: int, width: int, step: int, data, is_bigendian: bool = False) -> np.ndarray:
+    """int16 H×W class ids (−1 = void) from a ``mono8``/``8UC1`` label image (255 = void)."""
+    lab = decode_array(encoding, height, width, step, data, is_bigendian)
+    if lab.ndim != 2 or lab.dtype != np.uint8:
+        raise UserError(f"label image must be mono8/8UC1, got {encoding}")
+    lab16 = lab.astype(np.int16)
+    lab16[lab == 255] = -1
+    return lab16
 
 
 def decode_compressed(data, fmt: str = "") -> np.ndarray:

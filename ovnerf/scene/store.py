@@ -31,6 +31,7 @@ import numpy as np
 from ovnerf.atomic_write import atomic_write_bytes  # also imported from here by ovnerf.demo.generate
 from ovnerf.errors import UserError
 from ovnerf.scene.conventions import opencv_to_opengl, opengl_to_opencv
+from ovnerf.scene.depth_image import encode_depth_mm
 from ovnerf.scene.frames import PosedFrame
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
@@ -231,8 +232,7 @@ class SceneStore:
         (self.root / "images").mkdir(exist_ok=True)
         atomic_write_bytes(self.root / entry["file_path"], _encode_png(cv2.cvtColor(img, cv2.COLOR_RGB2BGR)))
         if frame.depth is not None:
-            d = np.nan_to_num(np.asarray(frame.depth, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-            d16 = np.clip(np.round(d * DEPTH_SCALE), 0, 65535).astype(np.uint16)
+            d16 = encode_depth_mm(frame.depth)
             entry["depth_file_path"] = f"depth/{name}.png"
             (self.root / "depth").mkdir(exist_ok=True)
             atomic_write_bytes(self.root / entry["depth_file_path"], _encode_png(d16))
