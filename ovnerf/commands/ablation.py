@@ -2,13 +2,13 @@
 
 Same scene, preprocess cache (SIMULATED CLIP teacher at ``--noise``, ONNX SAM), seed and
 iterations for every variant; prints a Markdown table of mIoU / mAcc on the held-out views (and
-writes it with ``--markdown FILE``). See :mod:`ovnerf.ablation`.
+writes it with ``--markdown FILE``). See :mod:`ovnerf.experiments.ablation`.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from ovnerf.demo.pipeline import DemoSettings
+from ovnerf.experiments.demo import DemoSettings
 
 
 def add_parser(subparsers) -> None:
@@ -40,7 +40,7 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     from tqdm import tqdm
 
-    from ovnerf.ablation import markdown_table, per_class_table, run_ablation
+    from ovnerf.experiments.ablation import markdown_table, per_class_table, run_ablation
 
     s = DemoSettings(seed=args.seed, width=args.width, height=args.height, n_frames=args.frames,
                      iterations=args.iterations, batch_rays=args.rays, sim_noise=args.noise,

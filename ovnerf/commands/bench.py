@@ -2,7 +2,7 @@
 preprocessing s/frame per backend, and the naïve reference TensoRF step as a speed ratio.
 
 Prints the machine (CPU model, cores, torch version, device) first; figures are medians over
-``--repeats``. See :mod:`ovnerf.bench`.
+``--repeats``. See :mod:`ovnerf.experiments.bench`.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     import torch
 
-    from ovnerf.bench import run_bench
+    from ovnerf.experiments.bench import run_bench
     from ovnerf.errors import UserError
 
     sections = tuple(s.strip() for s in args.only.split(",") if s.strip())

@@ -4,13 +4,13 @@ Renders (or reuses) the procedural demo room, preprocesses it with the SIMULATED
 (features synthesised from the ground-truth labels — not CLIP) and ONNX SAM, trains OV-NeRF
 with RSR + CSE, evaluates mIoU/mAcc on the held-out views, answers text queries (2D mask and 3D
 centroid vs the room's ground truth) and writes PNG panels + summary.json to the output folder.
-See :mod:`ovnerf.demo.pipeline`.
+See :mod:`ovnerf.experiments.demo`.
 """
 from __future__ import annotations
 
 import json
 
-from ovnerf.demo.pipeline import DEFAULT_QUERIES, DemoSettings
+from ovnerf.experiments.demo import DEFAULT_QUERIES, DemoSettings
 
 
 # (flag, DemoSettings field, help); type and default come from DemoSettings
@@ -54,7 +54,7 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     from tqdm import tqdm
 
-    from ovnerf.demo.pipeline import run_demo
+    from ovnerf.experiments.demo import run_demo
     from ovnerf.errors import UserError
 
     queries = tuple(q.strip() for q in args.queries.split(",") if q.strip())
@@ -67,7 +67,7 @@ def run(args) -> int:
     if args.json:
         from dataclasses import asdict
 
-        from ovnerf.demo.pipeline import _json_default
+        from ovnerf.experiments.demo import _json_default
         print(json.dumps(asdict(summary), indent=1, default=_json_default))
     else:
         print()

@@ -28,8 +28,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ovnerf.demo.bag_export import export_bag
-    from ovnerf.demo.generate import generate_room_scene
+    from ovnerf.synthetic.bag_export import export_bag
+    from ovnerf.synthetic.generate import generate_room_scene
 
     t0 = time.perf_counter()
     with tqdm(total=args.frames, desc="render", unit="frame") as bar:

@@ -28,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ovnerf.atomic_write import atomic_write_bytes  # also imported from here by ovnerf.demo.generate
+from ovnerf.atomic_write import atomic_write_bytes  # also imported from here by ovnerf.synthetic.generate
 from ovnerf.errors import UserError
 from ovnerf.scene.conventions import opencv_to_opengl, opengl_to_opencv
 from ovnerf.scene.depth_image import encode_depth_mm

@@ -1,4 +1,4 @@
-"""`ovnerf import-bag`: demo scene -> bag (ovnerf.demo.bag_export) -> import -> same poses, K, images."""
+"""`ovnerf import-bag`: demo scene -> bag (ovnerf.synthetic.bag_export) -> import -> same poses, K, images."""
 import numpy as np
 import pytest
 
@@ -9,8 +9,8 @@ from ovnerf.scene.store import SceneStore
 
 @pytest.fixture(scope="module")
 def demo_bag(tmp_path_factory):
-    from ovnerf.demo.bag_export import export_bag
-    from ovnerf.demo.generate import generate_room_scene
+    from ovnerf.synthetic.bag_export import export_bag
+    from ovnerf.synthetic.generate import generate_room_scene
     root = tmp_path_factory.mktemp("bag")
     scene = generate_room_scene(root / "scene", seed=1, width=48, height=36, n_frames=8)
     return scene, export_bag(scene, root / "bag")
@@ -79,8 +79,8 @@ def test_import_depth_round_trip(demo_bag, tmp_path):
 def test_import_old_bag_and_bad_depth(tmp_path):
     """A bag without a depth topic imports as before; --depth-topic on it is one clear error; a
     depth stream of the wrong size or encoding is counted and the colour frames are imported."""
-    from ovnerf.demo.bag_export import export_bag
-    from ovnerf.demo.generate import generate_room_scene
+    from ovnerf.synthetic.bag_export import export_bag
+    from ovnerf.synthetic.generate import generate_room_scene
     scene = generate_room_scene(tmp_path / "scene", seed=2, width=32, height=24, n_frames=3)
     old = export_bag(scene, tmp_path / "old", depth=False)
     rep = import_bag(old, tmp_path / "o1", "/camera/color/image_raw", "/camera/color/camera_info")

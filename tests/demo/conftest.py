@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from ovnerf.demo.generate import generate_room_scene
+from ovnerf.synthetic.generate import generate_room_scene
 
 SMALL = dict(seed=0, width=80, height=60, n_frames=12)
 

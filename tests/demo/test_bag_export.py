@@ -4,7 +4,7 @@ from rosbags.highlevel import AnyReader
 from rosbags.typesys import Stores, get_typestore
 from scipy.spatial.transform import Rotation
 
-from ovnerf.demo.bag_export import (BASE_FRAME, CAMERA_LINK_FRAME, DEPTH_TOPIC, IMAGE_TOPIC, INFO_TOPIC, MAP_FRAME,
+from ovnerf.synthetic.bag_export import (BASE_FRAME, CAMERA_LINK_FRAME, DEPTH_TOPIC, IMAGE_TOPIC, INFO_TOPIC, MAP_FRAME,
                                     OPTICAL_FRAME, TF_STATIC_TOPIC, TF_TOPIC, export_bag,
                                     split_camera_pose)
 from ovnerf.errors import UserError
@@ -27,7 +27,7 @@ def test_split_camera_pose_recomposes():
         c2w[:3, 3] = rng.normal(size=3)
         base, link = split_camera_pose(c2w)
         assert base[2, 3] == 0.0 and np.allclose(base[:3, 2], [0, 0, 1])
-        from ovnerf.demo.bag_export import R_LINK_OPTICAL
+        from ovnerf.synthetic.bag_export import R_LINK_OPTICAL
         T = np.eye(4)
         T[:3, :3] = R_LINK_OPTICAL
         np.testing.assert_allclose(base @ link @ T, c2w, atol=1e-12)

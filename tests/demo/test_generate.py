@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from ovnerf.demo.generate import generate_room_scene, load_room_info
+from ovnerf.synthetic.generate import generate_room_scene, load_room_info
 from ovnerf.errors import UserError
 from ovnerf.scene.store import SceneStore
 

@@ -1,8 +1,8 @@
 import numpy as np
 
-from ovnerf.demo.render import RoomRenderer, camera_rays, intrinsics_from_hfov
-from ovnerf.demo.room import build_room
-from ovnerf.demo.trajectory import camera_trajectory
+from ovnerf.synthetic.render import RoomRenderer, camera_rays, intrinsics_from_hfov
+from ovnerf.synthetic.room import build_room
+from ovnerf.synthetic.trajectory import camera_trajectory
 
 
 def _setup(w=64, h=48):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ovnerf.demo.room import PATH_CLEARANCE, build_room
+from ovnerf.synthetic.room import PATH_CLEARANCE, build_room
 
 FLOOR_STANDING = {"table", "chair", "sofa", "bed", "bookshelf", "cabinet", "plant"}
 

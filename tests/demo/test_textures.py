@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ovnerf.demo.textures import KINDS, Material, albedo, fbm, value_noise
+from ovnerf.synthetic.textures import KINDS, Material, albedo, fbm, value_noise
 
 
 def _points(n=4000, seed=0):

@@ -1,6 +1,6 @@
 import numpy as np
 
-from ovnerf.demo.trajectory import camera_trajectory, plan_path
+from ovnerf.synthetic.trajectory import camera_trajectory, plan_path
 
 
 def test_trajectory_inside_room_smooth_and_consistent():

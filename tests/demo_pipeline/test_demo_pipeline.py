@@ -15,7 +15,7 @@ import math
 import numpy as np
 import pytest
 
-from ovnerf.demo.pipeline import DemoSettings, run_demo
+from ovnerf.experiments.demo import DemoSettings, run_demo
 
 pytestmark = pytest.mark.slow
 
@@ -117,7 +117,7 @@ def test_ablation_ordering_baseline_below_rsr_with_oracle_regions(demo):
 
     import torch
 
-    from ovnerf.demo.pipeline import demo_train_config
+    from ovnerf.experiments.demo import demo_train_config
     from ovnerf.field.semantic_field import FieldConfig
     from ovnerf.preprocess.cache import PreprocessCache
     from ovnerf.scene.store import SceneStore

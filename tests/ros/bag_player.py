@@ -27,7 +27,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from tf2_msgs.msg import TFMessage
 from geometry_msgs.msg import TransformStamped
 
-from ovnerf.demo.bag_export import DEPTH_TOPIC
+from ovnerf.synthetic.bag_export import DEPTH_TOPIC
 from ovnerf.scene.store import SceneStore
 from ovnerf_ros import conversions as cv
 from ovnerf_ros.tf_buffer import TF_QOS, TF_STATIC_QOS

@@ -28,7 +28,7 @@ from std_srvs.srv import Trigger
 from ros_harness import Harness, wait_for
 
 HERE = Path(__file__).resolve().parent
-DEPTH_TOPIC = "/camera/depth/image_raw"                    # ovnerf.demo.bag_export.DEPTH_TOPIC
+DEPTH_TOPIC = "/camera/depth/image_raw"                    # ovnerf.synthetic.bag_export.DEPTH_TOPIC
 ITERATIONS = 360
 TABLE_TOLERANCE_M = 0.6
 VOCAB = ["wall", "floor", "table", "chair", "sofa", "cabinet"]
@@ -64,8 +64,8 @@ def peak_rss_mb(pid) -> float:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    from ovnerf.demo.bag_export import export_bag
-    from ovnerf.demo.generate import generate_room_scene, load_room_info
+    from ovnerf.synthetic.bag_export import export_bag
+    from ovnerf.synthetic.generate import generate_room_scene, load_room_info
     root = tmp_path_factory.mktemp("e2e")
     scene = generate_room_scene(root / "demo", seed=0, width=64, height=48, n_frames=24)
     bag = export_bag(scene, root / "bag")

@@ -55,7 +55,7 @@ def send_goal(h, resume, feedback):
 
 @pytest.mark.timeout(900)
 def test_kill9_during_training_then_resume(tmp_path, spawn_ros_process):
-    from ovnerf.demo.generate import generate_room_scene
+    from ovnerf.synthetic.generate import generate_room_scene
     generate_room_scene(tmp_path / "run" / "scene", seed=2, width=48, height=36, n_frames=12)
     before = SceneStore(tmp_path / "run" / "scene", create=False)
     names, images = before.names(), [f.image.copy() for f in before.frames()]

@@ -23,7 +23,7 @@ VOCAB = ["wall", "floor", "table", "chair"]
 
 def rgb_only_scene(tmp_path) -> Path:
     """The demo room's keyframes with labels but without their depth (an RGB camera)."""
-    from ovnerf.demo.generate import generate_room_scene
+    from ovnerf.synthetic.generate import generate_room_scene
     src = SceneStore(generate_room_scene(tmp_path / "demo", seed=1, width=48, height=36, n_frames=6),
                      create=False)
     dst = SceneStore(tmp_path / "run" / "scene")

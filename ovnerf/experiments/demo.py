@@ -2,7 +2,7 @@
 
 ``run_demo(out_dir, seed=0, ...) -> DemoSummary`` runs, at CPU scale:
 
-1. **scene**: the procedural demo room (``ovnerf.demo.generate.generate_room_scene``) in
+1. **scene**: the procedural demo room (``ovnerf.synthetic.generate.generate_room_scene``) in
    ``out_dir/scene``; an existing scene whose ``room.json`` records the same generator arguments
    is reused, one with other arguments is re-rendered.
 2. **preprocess**: the SIMULATED CLIP teacher (``SimulatedCLIPTeacher`` — features built from the
@@ -215,7 +215,7 @@ def prepare_scene(scene_dir, settings: DemoSettings, progress: bool = True) -> t
     generator arguments. Returns (path, reused)."""
     from tqdm import tqdm
 
-    from ovnerf.demo.generate import ROOM_JSON, generate_room_scene
+    from ovnerf.synthetic.generate import ROOM_JSON, generate_room_scene
 
     scene_dir = Path(scene_dir)
     want = {"seed": settings.seed, "width": settings.width, "height": settings.height,
@@ -505,7 +505,7 @@ def run_demo(out_dir="demo_out", seed: int = 0, width: int = 160, height: int = 
 
     # 1. scene
     t = time.perf_counter()
-    from ovnerf.demo.generate import load_room_info
+    from ovnerf.synthetic.generate import load_room_info
     from ovnerf.scene.store import SceneStore
     scene_dir, reused["scene"] = prepare_scene(out / "scene", s, progress)
     store = SceneStore(scene_dir, create=False)

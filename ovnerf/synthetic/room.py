@@ -7,11 +7,11 @@ outside that box, so every surface seen from inside belongs to a closed solid.
 Every object is built from Open3D primitives (``TriangleMesh.create_box / create_cylinder /
 create_sphere``) moved into place, and carries per-triangle ids: class (index into
 :data:`CLASSES` order restricted to the classes present, see :attr:`Room.classes`), material
-(index into :attr:`Room.materials`, see :mod:`ovnerf.demo.textures`) and instance.
+(index into :attr:`Room.materials`, see :mod:`ovnerf.synthetic.textures`) and instance.
 
 Layout (``layout="default"``, a living room), randomised by ``seed`` under constraints:
 room size W ∈ [6.4, 7.2], D ∈ [5.0, 5.8], H ∈ [2.6, 2.9]; the robot path of
-:func:`ovnerf.demo.trajectory.plan_path` (a loop ≈ 1.2 m from the walls plus a crossing along
+:func:`ovnerf.synthetic.trajectory.plan_path` (a loop ≈ 1.2 m from the walls plus a crossing along
 x = 0) is kept clear by ``PATH_CLEARANCE`` around every object standing on the floor (the rug
 is flat and may be driven over); objects stand on the floor (or on the cabinet), do not
 intersect each other (footprints are separated by ≥ 5 cm) and keep the door's swing area free.
@@ -30,8 +30,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import open3d as o3d
 
-from ovnerf.demo.textures import Material
-from ovnerf.demo.trajectory import plan_path
+from ovnerf.synthetic.textures import Material
+from ovnerf.synthetic.trajectory import plan_path
 
 CLASSES = ("wall", "floor", "ceiling", "door", "window", "picture", "rug", "table", "chair",
            "sofa", "cushion", "bookshelf", "book", "lamp", "plant", "box", "cabinet", "bed", "pillow")

@@ -22,9 +22,9 @@ from typing import Callable
 
 import numpy as np
 
-from ovnerf.demo.render import RoomRenderer, intrinsics_from_hfov
-from ovnerf.demo.room import LAYOUTS, build_room
-from ovnerf.demo.trajectory import camera_trajectory
+from ovnerf.synthetic.render import RoomRenderer, intrinsics_from_hfov
+from ovnerf.synthetic.room import LAYOUTS, build_room
+from ovnerf.synthetic.trajectory import camera_trajectory
 from ovnerf.errors import UserError
 from ovnerf.scene.frames import PosedFrame
 from ovnerf.scene.store import SceneStore, atomic_write_bytes
@@ -84,7 +84,7 @@ def generate_room_scene(out_dir, seed: int = 0, width: int = 160, height: int = 
             progress(i + 1, int(n_frames))
 
     info = {
-        "generator": "ovnerf.demo.generate_room_scene",
+        "generator": "ovnerf.synthetic.generate_room_scene",
         "args": {"seed": int(seed), "width": int(width), "height": int(height),
                  "n_frames": int(n_frames), "layout": layout, "hfov_deg": float(hfov_deg),
                  "ssaa": int(ssaa), "rate_hz": float(rate_hz)},

@@ -8,7 +8,7 @@ spans x ∈ [−W/2, W/2], y ∈ [−D/2, D/2].
 bottom point ``(0, −b)``, then crosses the room along ``x = 0`` to ``(0, b)``. The polyline is
 smoothed with a Gaussian of σ ≈ ``smooth`` metres (arc length), so the corner where the loop
 turns into the crossing is rounded. Furniture is placed off this corridor
-(:mod:`ovnerf.demo.room`), so the robot never drives through an object.
+(:mod:`ovnerf.synthetic.room`), so the robot never drives through an object.
 
 **Poses** (:func:`camera_trajectory`): ``n`` samples equally spaced in arc length, timestamps
 ``t0 + i / rate_hz``. The robot base (``base_link``) sits on the floor at the path point with

@@ -107,7 +107,7 @@ def bench_field_section(device, n_rays: int, repeats: int, iters: int) -> dict:
 
 
 def _demo_views(tmp: Path, n: int = 4, width: int = 160, height: int = 120):
-    from ovnerf.demo.generate import generate_room_scene
+    from ovnerf.synthetic.generate import generate_room_scene
     from ovnerf.scene.store import SceneStore
 
     scene = generate_room_scene(tmp / "scene", seed=0, width=width, height=height, n_frames=n * 3)
@@ -203,7 +203,7 @@ def bench_preprocess_section(device, repeats: int, quick: bool) -> dict:
 def run_bench(device="cpu", quick: bool = False, repeats: int | None = None, n_rays: int = 4096,
               checkpoint=None, sections=("field", "trainer", "query", "preprocess"), print_fn=print) -> dict:
     """Run the benchmark sections; prints as it goes and returns every figure in a dict."""
-    from ovnerf.demo.pipeline import machine_description
+    from ovnerf.experiments.demo import machine_description
 
     device = torch.device(device)
     repeats = int(repeats if repeats is not None else (1 if quick else 3))

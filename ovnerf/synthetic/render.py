@@ -11,7 +11,7 @@ colour
 
     c = albedo(p, n) · (ambient + Σ_l I_l · max(0, n·l̂) · vis_l · f(|L_l − p|)) + e · albedo(p, n)
 
-with ``albedo`` the material's procedural texture (:mod:`ovnerf.demo.textures`) at the hit point
+with ``albedo`` the material's procedural texture (:mod:`ovnerf.synthetic.textures`) at the hit point
 ``p``, ``n`` the triangle normal turned towards the camera, point lights ``L_l`` of intensity
 ``I_l``, soft distance falloff ``f(r) = 1 / (1 + (r / 2.5 m)²)``, ``vis_l`` ∈ {0, 1} from a
 shadow ray (``test_occlusions`` from ``p + 1 mm · n`` towards the light; optional), and emission
@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import open3d as o3d
 
-from ovnerf.demo.room import Room
-from ovnerf.demo.textures import albedo, emission
+from ovnerf.synthetic.room import Room
+from ovnerf.synthetic.textures import albedo, emission
 
 _INVALID = np.iinfo(np.uint32).max
 
@@ -64,7 +64,7 @@ def camera_rays(K: np.ndarray, c2w: np.ndarray, height: int, width: int, ssaa: i
 
 
 class RoomRenderer:
-    """Holds the Embree scene of one :class:`~ovnerf.demo.room.Room`; :meth:`render` is
+    """Holds the Embree scene of one :class:`~ovnerf.synthetic.room.Room`; :meth:`render` is
     re-entrant and deterministic (no random sampling)."""
 
     def __init__(self, room: Room, ambient: float = 0.38, light_scale: float = 0.75,

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field as dc_field
 from pathlib import Path
 
 
-from ovnerf.demo.pipeline import (DemoSettings, build_demo_backends, demo_train_config, evaluate,
+from ovnerf.experiments.demo import (DemoSettings, build_demo_backends, demo_train_config, evaluate,
                                   machine_description, prepare_scene, preprocess,
                                   semantic_map_from_trainer, teacher_quality, train, _fingerprint, _set_threads)
 from ovnerf.errors import UserError
