@@ -7,7 +7,7 @@ Per training view i (image I_i, optional ground-truth labels for the simulated t
 - ``dino``    D_i   = dino_backend.features(I_i)                       (optional)
 - ``text``    s*    = backend.select_scale(F_i^s, T) (per-cell scale), F_i = F_i^s[s*],
               S_i   = argmax_c cos(t_c, F_i) at full resolution (:mod:`.relevancy`),
-              S~_i  = RSR(S_i, R_i)   (``ovnerf.training.rsr.region_semantic_ranking``)
+              S~_i  = RSR(S_i, R_i)   (``ovnerf.semantics.rsr.region_semantic_ranking``)
 
 with T = backend.encode_text(vocabulary). Each part is a separate file with its own
 fingerprint (see :mod:`.cache`), so:
@@ -33,8 +33,8 @@ from ovnerf.errors import UserError
 from ovnerf.foundation.base import gather_scale
 from ovnerf.preprocess.cache import (FORMAT_VERSION, PreprocessCache, fingerprint_hash,
                                      image_sha, pack_masks, save_npz, unpack_masks)
-from ovnerf.preprocess.relevancy import relevancy_map
-from ovnerf.training.rsr import region_semantic_ranking
+from ovnerf.semantics.relevancy import relevancy_map
+from ovnerf.semantics.rsr import region_semantic_ranking
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from ovnerf.field.renderer import render_image
 from ovnerf.scene.novel_poses import novel_poses
 from ovnerf.scene.rays import pixel_rays
-from ovnerf.training.rsr import region_semantic_ranking
+from ovnerf.semantics.rsr import region_semantic_ranking
 
 log = logging.getLogger(__name__)
 

@@ -122,7 +122,7 @@ def test_ablation_ordering_baseline_below_rsr_with_oracle_regions(demo):
     from ovnerf.preprocess.cache import PreprocessCache
     from ovnerf.scene.store import SceneStore
     from ovnerf.training.evaluate import evaluate_views
-    from ovnerf.training.rsr import region_semantic_ranking
+    from ovnerf.semantics.rsr import region_semantic_ranking
     from ovnerf.training.trainer import Trainer
 
     out, s = demo
@@ -159,7 +159,7 @@ def test_rsr_upper_bound_with_oracle_regions(demo):
     from ovnerf.metrics import SegmentationMeter
     from ovnerf.preprocess.cache import PreprocessCache
     from ovnerf.scene.store import SceneStore
-    from ovnerf.training.rsr import region_semantic_ranking
+    from ovnerf.semantics.rsr import region_semantic_ranking
 
     out, s = demo
     store, cache = SceneStore(out / "scene", create=False), PreprocessCache(out / "preprocess")

@@ -13,7 +13,7 @@ from ovnerf.foundation.sam_onnx import OnnxSamRegions
 from ovnerf.foundation.simulated_teacher import SimulatedCLIPTeacher
 from ovnerf.preprocess.cache import PreprocessCache, pack_masks, unpack_masks
 from ovnerf.preprocess.pipeline import parse_vocabulary, preprocess_views
-from ovnerf.training.rsr import region_semantic_ranking
+from ovnerf.semantics.rsr import region_semantic_ranking
 
 VOCAB = "wall, floor, rug, table, chair, picture"
 
@@ -83,7 +83,7 @@ def test_load_view_targets(setup):
     assert torch.equal(v.rsr, region_semantic_ranking(v.relevancy, v.regions, 6))
     # the cached relevancy is the teacher's, recomputed directly
     teacher = setup["backends"]["clip"]
-    from ovnerf.preprocess.relevancy import relevancy_map
+    from ovnerf.semantics.relevancy import relevancy_map
     S = relevancy_map(teacher.dense_features(f, T), T, H, W)
     assert (S == v.relevancy).float().mean() > 0.99  # fp16 storage may flip near-ties
 

@@ -3,8 +3,8 @@ import numpy as np
 import torch
 
 from ovnerf.foundation.simulated_teacher import SimulatedCLIPTeacher
-from ovnerf.preprocess.relevancy import relevancy_map
-from ovnerf.training.rsr import region_semantic_ranking
+from ovnerf.semantics.relevancy import relevancy_map
+from ovnerf.semantics.rsr import region_semantic_ranking
 
 from .conftest import miou
 

@@ -5,7 +5,7 @@ import torch
 
 from ovnerf.errors import UserError
 from ovnerf.foundation.simulated_teacher import SimulatedCLIPTeacher
-from ovnerf.preprocess.relevancy import relevancy_map
+from ovnerf.semantics.relevancy import relevancy_map
 
 from .conftest import CLASSES, miou
 

@@ -95,7 +95,7 @@ def region_masks(labels, with_box=True):
 def synthetic_targets(frame, text_emb, feat_down=2, dino_dim=8, noise=0.0, seed=0, box_region=True):
     """A noiseless teacher: CLIP feature of a cell = text embedding of the true class at its centre
     (background: a fixed unit vector); relevancy = argmax cos; RSR with the GT regions."""
-    from ovnerf.training.rsr import region_semantic_ranking
+    from ovnerf.semantics.rsr import region_semantic_ranking
 
     H, W = frame.labels.shape
     h, w = H // feat_down, W // feat_down

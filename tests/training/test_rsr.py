@@ -1,9 +1,9 @@
-"""RSR on hand-made maps with exact answers (rules in ovnerf/training/rsr.py's docstring)."""
+"""RSR on hand-made maps with exact answers (rules in ovnerf/semantics/rsr.py's docstring)."""
 import numpy as np
 import pytest
 import torch
 
-from ovnerf.training.rsr import region_semantic_ranking as rsr
+from ovnerf.semantics.rsr import region_semantic_ranking as rsr
 
 
 def T(a):
