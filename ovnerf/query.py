@@ -41,7 +41,8 @@ from scipy import ndimage
 from ovnerf.errors import NotTrainedError, UserError
 from ovnerf.field.renderer import render_image
 from ovnerf.scene.pose_interpolation import validate_pose
-from ovnerf.scene.rays import get_rays
+from ovnerf.scene.rays import get_rays, ray_z_scale
+from ovnerf.semantics.relevancy import text_logits
 
 
 @dataclass
@@ -190,9 +191,7 @@ class SemanticMap:
                             device=self.device, outputs=outputs, feature_transform=transform)
 
     def _logits(self, emb: torch.Tensor):
-        def transform(f: torch.Tensor) -> torch.Tensor:
-            return _normalize(f) @ emb.T
-        return transform
+        return lambda f: text_logits(f, emb)
 
     def render(self, K, c2w, H: int, W: int) -> dict:
         """rgb uint8 H×W×3, depth float32 H×W (metres along the optical axis), labels int16 H×W
@@ -203,7 +202,7 @@ class SemanticMap:
         labels = r["feature"].argmax(-1).to(torch.int16)
         labels[acc < 0.5] = -1
         _, dirs = get_rays(view.K, view.c2w, view.H, view.W, device=self.device)
-        zscale = (dirs @ torch.as_tensor(view.c2w[:3, 2], dtype=dirs.dtype, device=dirs.device)).reshape(H, W)
+        zscale = ray_z_scale(dirs, view.c2w).reshape(H, W)
         depth = torch.where(acc >= 0.5, r["depth"] / acc.clamp_min(1e-6) * zscale, torch.zeros_like(acc))
         return {"rgb": (r["rgb"].clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy(),
                 "depth": depth.float().cpu().numpy(),

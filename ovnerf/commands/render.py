@@ -53,7 +53,8 @@ def run(args) -> int:
     from ovnerf.commands.common import require_scene_dir
     from ovnerf.errors import UserError
     from ovnerf.field.renderer import render_image
-    from ovnerf.scene.rays import get_rays
+    from ovnerf.scene.rays import get_rays, ray_z_scale
+    from ovnerf.semantics.relevancy import text_logits
     from ovnerf.scene.store import SceneStore
     from ovnerf.training.checkpoint import load_checkpoint
 
@@ -69,11 +70,11 @@ def run(args) -> int:
         K, H, W = store.intrinsics(name)
         c2w = store.pose(name)
         r = render_image(field, K, c2w, H, W, chunk=args.chunk, outputs=("rgb", "depth", "feature"),
-                         feature_transform=lambda f: F.normalize(f, dim=-1, eps=1e-8) @ te.T)
+                         feature_transform=lambda f: text_logits(f, te))
         rgb = (r["rgb"].clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy()
         labels = r["feature"].argmax(-1).cpu().numpy()
         _, dirs = get_rays(K, c2w, H, W, device=field.device)
-        zscale = (dirs @ torch.as_tensor(np.asarray(c2w)[:3, 2], dtype=torch.float32, device=dirs.device)).reshape(H, W)
+        zscale = ray_z_scale(dirs, c2w).reshape(H, W)
         acc = r["acc"]
         depth = torch.where(acc > 1e-3, r["depth"] / acc.clamp_min(1e-3) * zscale, torch.zeros_like(acc))
         depth_mm = np.clip(depth.cpu().numpy() * 1000 + 0.5, 0, 65535).astype(np.uint16)

@@ -1,4 +1,8 @@
-"""Relevancy map S_i from dense features and text embeddings.
+"""Feature-to-text logits and the relevancy map S_i (one place for preprocess, training, query).
+
+``text_logits(F, t_unit, τ)`` = cos(t_c, F)/τ per feature vector (F normalised here, t already
+unit length): the field's segmentation logits (training loss, CSE pseudo maps, evaluation, render,
+query). ``segmentation_logits`` normalises raw text embeddings first.
 
 S(p) = argmax_c cos(t_c, F(p)), evaluated at full image resolution: the (h, w, M) cosine logits
 are computed on the feature grid and bilinearly up-sampled (``align_corners=False``) to (H, W)
@@ -8,6 +12,17 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+
+def text_logits(features: torch.Tensor, text_unit: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """(..., D) features, (M, D) unit text embeddings → (..., M) cos(t_c, F)/τ."""
+    return F.normalize(features, dim=-1, eps=1e-8) @ text_unit.T / temperature
+
+
+def segmentation_logits(feat_pred: torch.Tensor, text_emb: torch.Tensor,
+                        temperature: float = 1.0) -> torch.Tensor:
+    """Ŝ = cos(t_c, F̂)/τ, shape (N, M). ``text_emb`` is re-normalised for safety."""
+    return text_logits(feat_pred, F.normalize(text_emb.to(feat_pred.dtype), dim=-1, eps=1e-8), temperature)
 
 
 def relevancy_logits(features: torch.Tensor, text_emb: torch.Tensor, H: int, W: int) -> torch.Tensor:

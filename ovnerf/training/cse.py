@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from ovnerf.field.renderer import render_image
 from ovnerf.scene.novel_poses import novel_poses
 from ovnerf.scene.rays import pixel_rays
+from ovnerf.semantics.relevancy import text_logits
 from ovnerf.semantics.rsr import region_semantic_ranking
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def render_segmentation(field, K, c2w, H: int, W: int, text_emb: torch.Tensor, c
     t = F.normalize(text_emb.to(field.device).float(), dim=-1)
     outputs = ("rgb", "feature") if with_rgb else ("feature",)
     r = render_image(field, K, c2w, H, W, chunk=chunk, outputs=outputs,
-                     feature_transform=lambda f: F.normalize(f, dim=-1, eps=1e-8) @ t.T)
+                     feature_transform=lambda f: text_logits(f, t))
     seg = r["feature"].argmax(-1)
     if min_acc > 0:
         seg = torch.where(r["acc"] >= min_acc, seg, torch.full_like(seg, -1))

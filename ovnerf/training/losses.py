@@ -40,6 +40,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ovnerf.semantics.relevancy import segmentation_logits
+
 __all__ = ["color_loss", "feature_loss", "segmentation_logits", "semantic_ce_loss",
            "dino_distribution_loss", "dino_feature_loss", "js_divergence_matrix", "psnr_from_mse", "depth_loss",
            "free_space_loss"]
@@ -53,14 +55,6 @@ def color_loss(rgb_pred: torch.Tensor, rgb_gt: torch.Tensor) -> torch.Tensor:
 def feature_loss(feat_pred: torch.Tensor, feat_gt: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """−mean cos(F̂, F) (no normalisation needed by the caller)."""
     return -F.cosine_similarity(feat_pred, feat_gt.to(feat_pred.dtype), dim=-1, eps=eps).mean()
-
-
-def segmentation_logits(feat_pred: torch.Tensor, text_emb: torch.Tensor,
-                        temperature: float = 1.0) -> torch.Tensor:
-    """Ŝ = cos(t_c, F̂)/τ, shape (N, M). ``text_emb`` is re-normalised for safety."""
-    f = F.normalize(feat_pred, dim=-1, eps=1e-8)
-    t = F.normalize(text_emb.to(f.dtype), dim=-1, eps=1e-8)
-    return f @ t.T / temperature
 
 
 def semantic_ce_loss(feat_pred: torch.Tensor, text_emb: torch.Tensor, target: torch.Tensor,
