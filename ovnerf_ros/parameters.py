@@ -20,6 +20,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from ovnerf.errors import UserError
+from ovnerf.foundation.registry import choices
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config" / "ovnerf.yaml"
 
@@ -82,8 +83,8 @@ SPECS: tuple[Spec, ...] = (
          range=(0.0, 1000.0), groups=_T),
     Spec("training.free_space_margin", float, "Free-space margin (m) in front of the measured depth "
          "(TrainConfig.free_space_margin)", range=(0.0, 10.0), groups=_T),
-    Spec("training.backend", str, "Text-image teacher: 'simulated' (demo; labelled scenes only) or 'openclip'",
-         choices=("simulated", "openclip"), groups=_T),
+    Spec("training.backend", str, "Text-image teacher (foundation registry): 'simulated' (a SIMULATION for "
+         "labelled demo scenes), 'openclip' (3DOVS crops) or 'maskclip' (dense)", choices=choices("clip"), groups=_T),
     Spec("query.threshold", float, "Relevancy threshold of the query mask (softmax vs negatives)", range=(0.01, 0.99), groups=_T),
     Spec("query.max_points", int, "Max object points returned", range=(1, 1000000), groups=_T),
     Spec("query.standoff", float, "Navigation goal distance from the object's footprint (m)", range=(0.0, 20.0), groups=_T),

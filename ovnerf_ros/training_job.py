@@ -68,19 +68,6 @@ class JobResult:
     macc: float = float("nan")
 
 
-class NoRegions:
-    """Region backend that proposes nothing (``foundation.sam=none``): RSR leaves S unchanged.
-    For quick runs on small machines; not the method."""
-
-    name = "none"
-
-    def generate(self, image):
-        return np.zeros((0,) + tuple(np.asarray(image).shape[:2]), dtype=bool)
-
-    def fingerprint(self) -> dict:
-        return {"name": self.name}
-
-
 def latest_checkpoint(output_dir) -> Path | None:
     from ovnerf.training.trainer import CHECKPOINT_NAME
     p = Path(output_dir).expanduser() / "checkpoints" / CHECKPOINT_NAME
@@ -155,12 +142,7 @@ def run_job(spec: JobSpec, report: Callable, should_stop: Callable[[], bool]) ->
 
     # ---- preprocessing (resumable cache)
     found = {"clip": spec.backend, "device": spec.device, **found_opts}
-    if str(found.get("sam", "")).lower() == "none":  # no region proposals: RSR/CSE see no regions
-        from ovnerf.foundation.registry import build_dino, build_text_image
-        clip, regions, dino = (build_text_image(found, label_names=store.class_names), NoRegions(),
-                               build_dino(found))
-    else:
-        clip, regions, dino = build_backends(found, label_names=store.class_names)
+    clip, regions, dino = build_backends(found, label_names=store.class_names)
     n = len(train_names)
     done = [0]
 

