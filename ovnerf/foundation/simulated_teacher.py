@@ -18,16 +18,18 @@ features, so that RSR and CSE have something real to fix:
 4. **Blur**: cell features are mixed with their 3×3 neighbourhood mean with weight min(1, noise).
 5. **Noise**: i.i.d. Gaussian of expected norm 0.6 · noise is added; features L2-normalised.
 
-Text side: ``encode_text(name)`` maps any name to a fixed unit vector (a Gaussian seeded by
-SHA-256 of the normalised name and ``seed``); names of a confusion pair share an extra common
-component (cos ≈ 0.2 between partners), so they are near each other as in CLIP. Label names and
-vocabulary entries that are equal (case/space-insensitive) get the same embedding.
+Text side: :class:`ovnerf.foundation.wordnet_text.WordNetTextEncoder` (also a SIMULATION): class
+and query embeddings grounded in WordNet 3.0, so synonyms coincide (couch = sofa), hypernyms are
+near their hyponyms (furniture ~ table, chair, sofa) and unrelated nouns are near-orthogonal. The
+image side (step 3) mixes the *same* class embeddings, so a field distilled from this teacher
+answers words outside its vocabulary through cosine similarity, as a CLIP-distilled field does.
+A word WordNet lacks raises UnknownWordError (UserError). Label names and vocabulary entries that
+are equal (case/space-insensitive) get the same embedding.
 
 ``is_simulation = True``; its ``name`` says so, and the CLI/logs print it.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 
 import numpy as np
@@ -36,6 +38,7 @@ import torch.nn.functional as F
 
 from ovnerf.errors import UserError
 from ovnerf.foundation.base import TextImageBackend, l2_normalize
+from ovnerf.foundation.wordnet_text import WordNetTextEncoder, seed_of as _seed_of
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +54,6 @@ DEFAULT_CONFUSIONS = [
 
 def _norm(name: str) -> str:
     return " ".join(str(name).lower().split())
-
-
-def _seed_of(*parts) -> int:
-    return int.from_bytes(hashlib.sha256(":".join(map(str, parts)).encode()).digest()[:8], "little") % (2**63)
 
 
 class SimulatedCLIPTeacher(TextImageBackend):
@@ -75,12 +74,13 @@ class SimulatedCLIPTeacher(TextImageBackend):
         self.confusions = [(_norm(a), _norm(b)) for a, b in (confusions if confusions is not None
                                                               else DEFAULT_CONFUSIONS)]
         self.device = torch.device(device)
-        self._cache: dict[str, torch.Tensor] = {}
+        self.text_encoder = WordNetTextEncoder(dim=self.dim, seed=self.seed)
 
     def fingerprint(self) -> dict:
         return {"name": self.name, "dim": self.dim, "patch": self.patch, "noise": self.noise,
                 "seed": self.seed, "label_names": self.label_names,
-                "confusions": [list(p) for p in self.confusions]}
+                "confusions": [list(p) for p in self.confusions],
+                "text": self.text_encoder.fingerprint()}
 
     # ------------------------------------------------------------------ text side
     def _gauss(self, key: str) -> torch.Tensor:
@@ -91,19 +91,8 @@ class SimulatedCLIPTeacher(TextImageBackend):
         n = _norm(name)
         return [b if a == n else a for a, b in self.confusions if n in (a, b)]
 
-    def _embed(self, name: str) -> torch.Tensor:
-        n = _norm(name)
-        if n not in self._cache:
-            v = self._gauss("name:" + n)
-            for p in self.partners(n):
-                v = v + 0.5 * self._gauss("pair:" + "|".join(sorted((n, p))))
-            self._cache[n] = l2_normalize(v)
-        return self._cache[n]
-
     def encode_text(self, texts: list[str]) -> torch.Tensor:
-        if len(texts) == 0:
-            return torch.zeros(0, self.dim, device=self.device)
-        return torch.stack([self._embed(t) for t in texts]).to(self.device)
+        return self.text_encoder.encode_text(list(texts)).to(self.device)
 
     # ------------------------------------------------------------------ image side
     def multiscale_features(self, frame) -> torch.Tensor:
