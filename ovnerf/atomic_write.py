@@ -38,11 +38,12 @@ def temp_path(path) -> Path:
 
 
 @contextmanager
-def atomic_open(path, *, make_parents: bool = False) -> Iterator[BinaryIO]:
+def atomic_open(path, *, make_parents: bool = False, durable: bool = True) -> Iterator[BinaryIO]:
     """``with atomic_open(path) as f: f.write(...)``: ``f`` is the temporary file opened ``"wb"``;
     on a normal exit it is fsynced and renamed over ``path`` (see module docstring); on an
     exception it is removed and ``path`` is untouched. ``make_parents`` creates missing parent
-    directories first."""
+    directories first. ``durable=False`` skips both fsyncs (still atomic for readers and for a
+    killed process, not for a power cut: the caller makes it durable otherwise, e.g. a journal)."""
     path = Path(path)
     if make_parents:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -51,12 +52,14 @@ def atomic_open(path, *, make_parents: bool = False) -> Iterator[BinaryIO]:
         with open(tmp, "wb") as f:
             yield f
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
 
 
 def atomic_save(path, writer: Callable[[BinaryIO], object], *, make_parents: bool = False) -> Path:
@@ -66,7 +69,7 @@ def atomic_save(path, writer: Callable[[BinaryIO], object], *, make_parents: boo
     return Path(path)
 
 
-def atomic_write_bytes(path, data, *, make_parents: bool = False) -> None:
+def atomic_write_bytes(path, data, *, make_parents: bool = False, durable: bool = True) -> None:
     """Atomically replace ``path``'s content with ``data`` (bytes-like)."""
-    with atomic_open(path, make_parents=make_parents) as f:
+    with atomic_open(path, make_parents=make_parents, durable=durable) as f:
         f.write(data)

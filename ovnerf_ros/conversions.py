@@ -24,12 +24,18 @@ from visualization_msgs.msg import Marker, MarkerArray
 from ovnerf.errors import UserError
 from ovnerf.scene import image_encoding
 from ovnerf.scene.depth_image import decode_depth
+from ovnerf.scene.input_checks import check_intrinsics, stamp_seconds
 from ovnerf.scene.pose_interpolation import pose_from_quaternion, quaternion_from_pose, quaternion_is_valid
 
 
 # ---------------------------------------------------------------- time
 def stamp_to_sec(stamp) -> float:
-    return float(stamp.sec) + float(stamp.nanosec) * 1e-9
+    """Seconds of a ``builtin_interfaces/Time``; NaN when it is not normalised (negative sec,
+    nanosec ≥ 1e9), which every consumer rejects."""
+    try:
+        return stamp_seconds(stamp.sec, stamp.nanosec)
+    except UserError:
+        return float("nan")
 
 
 def sec_to_stamp(t: float) -> Time:
@@ -42,10 +48,11 @@ def make_header(frame_id: str, stamp=None) -> Header:
 
 
 # ---------------------------------------------------------------- images
-def image_to_rgb(msg: Image) -> np.ndarray:
-    """uint8 H×W×3 RGB from rgb8 / bgr8 / rgba8 / bgra8 / mono8 (UserError otherwise)."""
+def image_to_rgb(msg: Image, expected=None) -> np.ndarray:
+    """uint8 H×W×3 RGB from rgb8 / bgr8 / rgba8 / bgra8 / mono8 (UserError otherwise);
+    ``expected`` (H, W) checked before the pixels are copied."""
     return image_encoding.decode_color(msg.encoding, msg.height, msg.width, msg.step, msg.data,
-                                       bool(msg.is_bigendian))
+                                       bool(msg.is_bigendian), expected)
 
 
 def image_to_array(msg: Image) -> np.ndarray:
@@ -66,8 +73,9 @@ def image_to_labels(msg: Image) -> np.ndarray:
                                         bool(msg.is_bigendian))
 
 
-def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
-    return image_encoding.decode_compressed(msg.data, msg.format)
+def compressed_to_rgb(msg: CompressedImage, expected=None) -> np.ndarray:
+    """RGB of a JPEG/PNG payload; its size is read from the header and checked first."""
+    return image_encoding.decode_compressed(msg.data, msg.format, expected)
 
 
 def array_to_image(array: np.ndarray, encoding: str, header: Header | None = None) -> Image:
@@ -81,14 +89,13 @@ def array_to_image(array: np.ndarray, encoding: str, header: Header | None = Non
 
 # ---------------------------------------------------------------- camera info
 def camera_info_to_K(msg: CameraInfo) -> tuple[np.ndarray, int, int]:
-    """(K 3×3 float64, height, width); UserError for an empty size or a degenerate K."""
+    """(K 3×3 float64, height, width); UserError unless the size and K are plausible
+    (:func:`ovnerf.scene.input_checks.check_intrinsics`)."""
     K = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
     h, w = int(msg.height), int(msg.width)
     if h <= 0 or w <= 0:
         raise UserError(f"camera_info has an empty image size {w}x{h}")
-    if not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
-        raise UserError("camera_info K must be finite with positive focal lengths")
-    return K, h, w
+    return check_intrinsics(K, h, w, "camera_info"), h, w
 
 
 def K_to_camera_info(K: np.ndarray, height: int, width: int, header: Header | None = None) -> CameraInfo:

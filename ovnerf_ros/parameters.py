@@ -56,13 +56,25 @@ SPECS: tuple[Spec, ...] = (
          "paired by stamp within stamp_tolerance) stored with each keyframe for depth supervision; '' = off",
          groups=_C),
     Spec("class_names", list, "Class names of the label ids (written to the store when it has none)", groups=_C),
-    Spec("stamp_tolerance", float, "Max |image stamp - pose stamp| (s) when the pose is not interpolated",
-         range=(0.0, 5.0), groups=_C),
-    Spec("pose_timeout", float, "Seconds an image waits for its pose / camera_info before it is dropped",
+    Spec("stamp_tolerance", float, "Max |image stamp - depth/label image stamp| (s) when pairing side images. "
+         "Poses are never taken from a nearby stamp: they are interpolated between the transforms around "
+         "the image's stamp", range=(0.0, 5.0), groups=_C),
+    Spec("future_tolerance", float, "Image / transform stamps more than this (s) ahead of the node clock are "
+         "rejected (counted) without touching the pose history or the newest image stamp", range=(0.0, 3600.0),
+         groups=_C),
+    Spec("pose_timeout", float, "Seconds an image waits for transforms on both sides of its stamp (and for "
+         "camera_info, depth/label images) before it is dropped (counted no_pose_timeout)",
          range=(0.0, 60.0), groups=_C),
     Spec("tf_cache", float, "Seconds of transform history kept", range=(1.0, 3600.0), groups=_C),
     Spec("max_pending", int, "Images waiting for a pose at most (oldest dropped first)", range=(1, 10000), groups=_C),
-    Spec("queue_depth", int, "Subscription queue depth (KEEP_LAST)", range=(1, 10000), groups=_C),
+    Spec("queue_depth", int, "KEEP_LAST depth of the image, camera_info and depth/label subscriptions: messages "
+         "beyond it are dropped by DDS before the node sees them (estimated from stamp gaps: "
+         "estimated_dds_lost)", range=(1, 10000), groups=_C),
+    Spec("qos.reliability", str, "Reliability of those subscriptions ('best_effort' also matches best-effort "
+         "camera drivers; 'reliable' makes a reliable publisher wait instead of dropping)",
+         choices=("reliable", "best_effort"), groups=_C),
+    Spec("store.png_compression", int, "PNG compression of stored keyframes (0 = stored: ~1 ms a 640x480 frame, "
+         "3x the disk; 1-9 = zlib level: smaller, 20-80 ms a frame on a slow CPU)", range=(0, 9), groups=_C),
     Spec("keyframe.min_translation", float, "New keyframe after this camera translation (m)", range=(0.0, 100.0), groups=_C),
     Spec("keyframe.min_rotation_deg", float, "... or after this camera rotation (deg)", range=(0.0, 180.0), groups=_C),
     Spec("keyframe.min_sharpness", float, "Blur gate: min variance of the Laplacian (0 = off)", range=(0.0, 1.0e6), groups=_C),

@@ -24,12 +24,12 @@ MM_TO_M = np.float32(0.001)
 
 
 def decode_depth(encoding: str, height: int, width: int, step: int, data,
-                 is_bigendian: bool = False) -> np.ndarray:
+                 is_bigendian: bool = False, expected=None) -> np.ndarray:
     """float32 H×W z-depth in metres (0 = unknown) of a raw depth buffer (see module docstring)."""
     if encoding not in DEPTH_ENCODINGS:
-        raise UserError(f"unsupported depth encoding '{encoding}' (supported: 16UC1 millimetres, "
+        raise UserError(f"unsupported depth encoding '{encoding[:40]}' (supported: 16UC1 millimetres, "
                         f"32FC1 metres)")
-    arr = image_encoding.decode_array(encoding, height, width, step, data, is_bigendian)
+    arr = image_encoding.decode_array(encoding, height, width, step, data, is_bigendian, expected)
     if encoding == "16UC1":
         return arr.astype(np.float32) * MM_TO_M
     z = np.array(arr, dtype=np.float32)

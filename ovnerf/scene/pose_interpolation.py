@@ -5,13 +5,21 @@ frame to the parent frame (``p_parent = T @ p_child``), the same as a ROS ``Tran
 with ``header.frame_id = parent`` and ``child_frame_id = child``. A camera pose ``c2w`` is
 ``T_map_camera_optical``.
 
+Lookups never extrapolate and never take a sample from the past: the pose at ``t`` is a sample
+stamped ``t`` or the interpolation of the two samples that bracket ``t``. A stamp newer than an
+edge's latest sample raises :class:`TransformNotYet` (the caller may wait for more TF); a stamp
+older than its oldest raises :class:`TransformLookupError` (final).
+
 Interpolation between two stamped transforms at time ``t`` (``t0 <= t <= t1``,
 ``a = (t - t0) / (t1 - t0)``): translation ``(1-a) p0 + a p1``; rotation by spherical linear
 interpolation (``scipy.spatial.transform.Slerp``) of the two quaternions — the same as tf2.
 
 :class:`TransformBuffer` is a minimal tf2 buffer without ROS: per edge (parent ← child) a
 time-sorted history (static edges hold one value valid at all times); lookups compose the chain
-``target ← … ← common ancestor ← … ← source`` at one time stamp.
+``target ← … ← common ancestor ← … ← source`` at one time stamp. Each frame has one parent (the
+first one seen, as in a tf2 tree); a sample that would give it another parent, close a loop,
+publish a moving frame on /tf_static (or a static one on /tf), or is invalid is rejected with
+:class:`TransformRejected` and leaves the buffer as it was.
 """
 from __future__ import annotations
 
@@ -25,7 +33,25 @@ from ovnerf.errors import UserError
 
 
 class TransformLookupError(UserError):
-    """No transform is available for the requested frames / time."""
+    """No transform is available for the requested frames / time (final: waiting will not help)."""
+
+
+class TransformNotYet(TransformLookupError):
+    """The transform for that time may still arrive: the stamp is newer than an edge's latest
+    sample, or a frame of the chain has not been seen yet."""
+
+
+class TransformRejected(UserError):
+    """A transform sample refused by :meth:`TransformBuffer.set_transform`; ``reason`` is a short
+    key for counters (``parent_conflict``, ``loop``, ``static_for_moving_frame``, ...). The
+    buffer is unchanged."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+EPS = 1e-9  # s of slack for the rounding of float-second stamps
 
 
 def validate_pose(T, tol: float = 1e-3, what: str = "pose") -> np.ndarray:
@@ -96,7 +122,7 @@ def interpolate_pose(T0, T1, a: float) -> np.ndarray:
 
 @dataclass
 class TransformHistory:
-    """Time-sorted stamped transforms of one edge; :meth:`at` interpolates.
+    """Time-sorted stamped transforms of one edge; :meth:`at` interpolates, never extrapolates.
 
     A stamp that is already present is replaced (duplicates do not grow the history). Entries
     older than ``max_age`` seconds behind the newest are dropped.
@@ -123,25 +149,22 @@ class TransformHistory:
     def __len__(self) -> int:
         return len(self.stamps)
 
-    def at(self, stamp: float, tolerance: float = 0.0) -> np.ndarray:
-        """Pose at ``stamp``: interpolated between the neighbours; outside the covered interval the
-        nearest end is used when it is within ``tolerance`` seconds, else TransformLookupError.
-        ``stamp`` 0 means "latest"."""
+    def at(self, stamp: float) -> np.ndarray:
+        """Pose at ``stamp``: the sample stamped there (±1 ns) or the interpolation of the two that
+        bracket it. Newer than the latest sample: :class:`TransformNotYet`; older than the oldest
+        (or no sample): :class:`TransformLookupError`."""
         if not self.stamps:
-            raise TransformLookupError("no transform received yet")
-        if stamp == 0.0:
-            return self.poses[-1]
-        i = bisect.bisect_left(self.stamps, stamp)
-        if i < len(self.stamps) and self.stamps[i] == stamp:
+            raise TransformNotYet("no transform received yet")
+        stamp = float(stamp)
+        i = bisect.bisect_left(self.stamps, stamp - EPS)
+        if i < len(self.stamps) and abs(self.stamps[i] - stamp) <= EPS:
             return self.poses[i]
-        if i == 0 or i == len(self.stamps):
-            j = 0 if i == 0 else len(self.stamps) - 1
-            gap = abs(self.stamps[j] - stamp)
-            if gap <= tolerance:
-                return self.poses[j]
-            side = "before the first" if i == 0 else "after the latest"
-            raise TransformLookupError(f"time {stamp:.3f} is {gap:.3f} s {side} transform "
-                                       f"(tolerance {tolerance:.3f} s)")
+        if i == len(self.stamps):
+            raise TransformNotYet(f"time {stamp:.6f} is {stamp - self.stamps[-1]:.3f} s after the latest "
+                                  f"transform (waiting for one after it)")
+        if i == 0:
+            raise TransformLookupError(f"time {stamp:.6f} is {self.stamps[0] - stamp:.3f} s before the oldest "
+                                       f"transform kept")
         t0, t1 = self.stamps[i - 1], self.stamps[i]
         return interpolate_pose(self.poses[i - 1], self.poses[i], (stamp - t0) / (t1 - t0))
 
@@ -149,8 +172,9 @@ class TransformHistory:
 class TransformBuffer:
     """A tree of frames (child → parent edges) with stamped histories; no ROS needed.
 
-    ``set_transform(parent, child, stamp, T, static=False)`` stores ``T_parent_child``;
-    ``lookup(target, source, stamp, tolerance)`` returns ``T_target_source`` at ``stamp``.
+    ``set_transform(parent, child, stamp, T, static=False)`` stores ``T_parent_child`` (or raises
+    :class:`TransformRejected`); ``lookup(target, source, stamp)`` returns ``T_target_source`` at
+    ``stamp`` (interpolated, never extrapolated).
     """
 
     def __init__(self, max_age: float = 30.0):
@@ -160,63 +184,79 @@ class TransformBuffer:
         self._dynamic: dict[str, TransformHistory] = {}
 
     def set_transform(self, parent: str, child: str, stamp: float, T, static: bool = False) -> None:
-        parent, child = parent.lstrip("/"), child.lstrip("/")
+        parent, child = str(parent).lstrip("/"), str(child).lstrip("/")
         if not parent or not child or parent == child:
-            raise UserError(f"invalid transform edge '{parent}' <- '{child}'")
-        M = validate_pose(T, what=f"transform {parent} <- {child}")
+            raise TransformRejected("invalid_edge", f"invalid transform edge '{parent}' <- '{child}'")
+        try:
+            M = validate_pose(T, what=f"transform {parent} <- {child}")
+        except UserError as exc:
+            raise TransformRejected("invalid", str(exc)) from None
+        if not static and not np.isfinite(stamp):
+            raise TransformRejected("bad_stamp", f"transform {parent} <- {child}: stamp is not finite")
+        known = self._parent.get(child)
+        if known is not None and known != parent:
+            raise TransformRejected("parent_conflict", f"transform {parent} <- {child} ignored: '{child}' already "
+                                                       f"has the parent '{known}' (one parent per frame)")
+        if known is None and child in self._chain(parent, strict=False):
+            raise TransformRejected("loop", f"transform {parent} <- {child} ignored: '{child}' is already an "
+                                            f"ancestor of '{parent}' (it would close a loop)")
+        if static and child in self._dynamic:
+            raise TransformRejected("static_for_moving_frame", f"static transform {parent} <- {child} ignored: "
+                                                               f"'{child}' is a moving frame (it has /tf samples)")
+        if not static and child in self._static:
+            raise TransformRejected("moving_for_static_frame", f"transform {parent} <- {child} ignored: '{child}' "
+                                                               f"is a static frame (from /tf_static)")
         self._parent[child] = parent
         if static:
             self._static[child] = M
-            self._dynamic.pop(child, None)
         else:
-            self._static.pop(child, None)
             self._dynamic.setdefault(child, TransformHistory(self.max_age)).insert(stamp, M)
 
     def frames(self) -> set[str]:
         return set(self._parent) | set(self._parent.values())
 
-    def _chain(self, frame: str) -> list[str]:
+    def parent(self, frame: str) -> str | None:
+        return self._parent.get(frame.lstrip("/"))
+
+    def _chain(self, frame: str, strict: bool = True) -> list[str]:
         chain = [frame]
         while chain[-1] in self._parent:
             nxt = self._parent[chain[-1]]
             if nxt in chain:
-                raise TransformLookupError(f"transform loop through frame '{nxt}'")
+                if strict:
+                    raise TransformLookupError(f"transform loop through frame '{nxt}'")
+                break
             chain.append(nxt)
         return chain
 
-    def _to_ancestor(self, chain: list[str], upto: int, stamp: float, tol: float) -> np.ndarray:
+    def _to_ancestor(self, chain: list[str], upto: int, stamp: float) -> np.ndarray:
         T = np.eye(4)
         for child in chain[:upto]:
             if child in self._static:
                 E = self._static[child]
             else:
                 try:
-                    E = self._dynamic[child].at(stamp, tol)
+                    E = self._dynamic[child].at(stamp)
                 except TransformLookupError as exc:
-                    raise TransformLookupError(f"{self._parent[child]} <- {child}: {exc}") from None
+                    raise type(exc)(f"{self._parent[child]} <- {child}: {exc}") from None
             T = E @ T
         return T
 
-    def lookup(self, target: str, source: str, stamp: float = 0.0, tolerance: float = 0.0) -> np.ndarray:
-        """``T_target_source`` (maps points of ``source`` into ``target``) at ``stamp``."""
+    def lookup(self, target: str, source: str, stamp: float) -> np.ndarray:
+        """``T_target_source`` (maps points of ``source`` into ``target``) at ``stamp``.
+        :class:`TransformNotYet` when the data for that time may still come (unknown frame, not
+        connected yet, stamp after an edge's latest sample), else :class:`TransformLookupError`."""
         target, source = target.lstrip("/"), source.lstrip("/")
         if target == source:
             return np.eye(4)
         known = self.frames()
         for f in (target, source):
             if f not in known:
-                raise TransformLookupError(f"frame '{f}' does not exist (known: {sorted(known)})")
+                raise TransformNotYet(f"frame '{f}' does not exist yet (known: {sorted(known)[:10]})")
         cs, ct = self._chain(source), self._chain(target)
         common = next((f for f in cs if f in ct), None)
         if common is None:
-            raise TransformLookupError(f"frames '{target}' and '{source}' are not connected")
-        T_c_s = self._to_ancestor(cs, cs.index(common), stamp, tolerance)
-        T_c_t = self._to_ancestor(ct, ct.index(common), stamp, tolerance)
+            raise TransformNotYet(f"frames '{target}' and '{source}' are not connected")
+        T_c_s = self._to_ancestor(cs, cs.index(common), stamp)
+        T_c_t = self._to_ancestor(ct, ct.index(common), stamp)
         return invert(T_c_t) @ T_c_s
-
-    def can_transform(self, target: str, source: str, stamp: float = 0.0, tolerance: float = 0.0) -> bool:
-        try:
-            self.lookup(target, source, stamp, tolerance)
-            return True
-        except TransformLookupError:
-            return False

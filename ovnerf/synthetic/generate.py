@@ -27,10 +27,10 @@ from ovnerf.synthetic.room import LAYOUTS, build_room
 from ovnerf.synthetic.trajectory import camera_trajectory
 from ovnerf.errors import UserError
 from ovnerf.scene.frames import PosedFrame
-from ovnerf.scene.store import SceneStore, atomic_write_bytes
+from ovnerf.scene.store import JOURNAL, SceneStore, atomic_write_bytes
 
 ROOM_JSON = "room.json"
-_GENERATED = ("transforms.json", "images", "depth", "labels", ROOM_JSON, "bag")
+_GENERATED = ("transforms.json", JOURNAL, "images", "depth", "labels", ROOM_JSON, "bag")
 
 
 def generate_room_scene(out_dir, seed: int = 0, width: int = 160, height: int = 120,
@@ -82,6 +82,7 @@ def generate_room_scene(out_dir, seed: int = 0, width: int = 160, height: int = 
                                    labels=r.labels))
         if progress is not None:
             progress(i + 1, int(n_frames))
+    store.close()  # transforms.json complete for outside readers (nerfstudio)
 
     info = {
         "generator": "ovnerf.synthetic.generate_room_scene",

@@ -6,7 +6,7 @@ from scipy.spatial.transform import Rotation
 
 from ovnerf.errors import UserError
 from ovnerf.scene.keyframes import KeyframeSelector, laplacian_variance, pose_delta
-from ovnerf.scene.pose_interpolation import (TransformBuffer, TransformHistory, TransformLookupError,
+from ovnerf.scene.pose_interpolation import (TransformBuffer, TransformHistory, TransformLookupError, TransformNotYet,
                                              interpolate_pose, invert, validate_pose)
 
 
@@ -72,16 +72,19 @@ def test_interpolation_slerp_midpoint():
     assert np.allclose(Rotation.from_matrix(m[:3, :3]).as_rotvec(), [0, 0, np.radians(45)])
 
 
-def test_history_out_of_order_duplicates_and_tolerance():
+def test_history_out_of_order_duplicates_and_no_extrapolation():
     h = TransformHistory()
     h.insert(2.0, _pose((2, 0, 0)))
     h.insert(1.0, _pose((1, 0, 0)))       # out of order
     h.insert(2.0, _pose((2, 0, 0)))       # duplicate
     assert len(h) == 2
     assert np.allclose(h.at(1.25)[:3, 3], [1.25, 0, 0])
-    assert np.allclose(h.at(2.05, tolerance=0.1)[:3, 3], [2, 0, 0])
-    with pytest.raises(TransformLookupError, match="after the latest"):
-        h.at(3.0, tolerance=0.1)
+    assert np.allclose(h.at(2.0)[:3, 3], [2, 0, 0])
+    with pytest.raises(TransformNotYet, match="after the latest"):   # never the last pose: wait
+        h.at(2.001)
+    with pytest.raises(TransformLookupError, match="before the oldest") as e:
+        h.at(0.999)
+    assert not isinstance(e.value, TransformNotYet)
 
 
 def test_buffer_chain_lookup_with_static_and_dynamic_edges():
@@ -95,7 +98,7 @@ def test_buffer_chain_lookup_with_static_and_dynamic_edges():
     expect = _pose((5, 0, 0)) @ interpolate_pose(_pose(), _pose((1, 0, 0), (0, 0, 90)), 0.5) @ T_base_cam
     assert np.allclose(T, expect)
     assert np.allclose(buf.lookup("cam_optical", "map", 1.5), invert(expect))
-    with pytest.raises(TransformLookupError, match="does not exist"):
+    with pytest.raises(TransformNotYet, match="does not exist"):
         buf.lookup("map", "nope", 1.5)
     with pytest.raises(TransformLookupError):
         buf.lookup("map", "cam_optical", 9.0)

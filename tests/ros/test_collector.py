@@ -50,16 +50,17 @@ def test_keyframes_and_bad_images(harness, tmp_path):
     h.send_image(2.21, img)                                     # not a keyframe: moved 1 cm
     h.send_image(2.25, img, "yuv422")                           # unknown encoding
     h.send_image(2.30, texture(24, 32))                         # size mismatch with camera_info
+    h.send_image(2.30, img)                                     # a rejected stamp is not "seen": kept
     h.send_image(2.30, img)                                     # duplicate stamp
     h.send_image(1.50, img)                                     # out of order
-    h.send_image(50.0, img)                                     # no TF at that time
-    wait_for(lambda: node.stats["rejected_no_pose"] == 1, what="missing-TF rejection")
+    h.send_image(50.0, img)                                     # no TF after that time: waits, then dropped
+    wait_for(lambda: node.stats["rejected_no_pose_timeout"] == 1, what="missing-TF rejection")
     s = node.stats
     assert s["rejected_encoding"] == 1 and s["rejected_size_mismatch"] == 1
     assert s["rejected_duplicate"] == 1 and s["rejected_out_of_order"] == 1
-    assert s["not_keyframe"] == 1 and s["keyframes_added"] == 5
+    assert s["not_keyframe"] == 1 and s["keyframes_added"] == 6
     store = SceneStore(tmp_path / "scene", create=False)
-    assert len(store) == 5
+    assert len(store) == 6
     frames = store.frames()
     for f in frames[:4]:                                        # colour encodings decoded to RGB
         assert np.array_equal(f.image, img)
@@ -77,9 +78,9 @@ def test_invalid_transforms_are_dropped(harness, tmp_path):
     bad[0, 3] = np.nan
     h.send_tf(2.0, bad)                                         # NaN translation
     h.send_tf(2.0, pose((1, 0, 1)), raw_quat=(0.0, 0.0, 0.5, 0.5))  # non-unit quaternion
-    wait_for(lambda: node.tf.rejected == 2, what="2 rejected transforms")
-    h.send_image(1.9, texture())                                # only the t=1.0 pose exists: too far
-    wait_for(lambda: node.stats["rejected_no_pose"] == 1, what="no-pose rejection")
+    wait_for(lambda: node.stats["rejected_tf_invalid"] == 2, what="2 rejected transforms")
+    h.send_image(1.9, texture())                                # only the t=1.0 pose exists: waits, dropped
+    wait_for(lambda: node.stats["rejected_no_pose_timeout"] == 1, what="no-pose rejection")
     h.send_tf(3.0, pose((1, 0, 1)))
     h.send_image(2.0, texture())                                # interpolated between 1.0 and 3.0
     wait_for(lambda: node.stats["keyframes_added"] == 1, what="keyframe")

@@ -6,7 +6,6 @@ from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import CompressedImage, Image
 
 from ovnerf.errors import UserError
-from ovnerf.scene.pose_interpolation import TransformBuffer
 from ovnerf_ros import conversions as cv
 
 
@@ -107,7 +106,7 @@ def test_point_cloud_and_markers():
     assert (box.scale.x, box.scale.y, box.scale.z) == pytest.approx((1.0, 1.0, 1.0))
 
 
-def test_tf_message_feeding_drops_invalid():
+def test_tf_message_feeding_drops_invalid(tmp_path):
     from geometry_msgs.msg import TransformStamped
     from tf2_msgs.msg import TFMessage
     from ovnerf_ros.tf_buffer import feed_tf_message
@@ -118,9 +117,12 @@ def test_tf_message_feeding_drops_invalid():
     bad = TransformStamped(child_frame_id="cam2")
     bad.header.frame_id = "map"
     bad.transform.rotation.w = float("nan")
-    buf = TransformBuffer()
-    assert feed_tf_message(buf, TFMessage(transforms=[good, bad]), static=False) == 1
-    assert np.allclose(buf.lookup("map", "cam", 1.0), np.eye(4)) and "cam2" not in buf.frames()
+    from ovnerf.scene.ingest import FrameIngest, IngestConfig
+    from ovnerf.scene.store import SceneStore
+    ing = FrameIngest(SceneStore(tmp_path), IngestConfig())
+    assert feed_tf_message(ing, TFMessage(transforms=[good, bad]), static=False, now=2.0) == 1
+    assert np.allclose(ing.tf.lookup("map", "cam", 1.0), np.eye(4)) and "cam2" not in ing.tf.frames()
+    assert ing.stats["rejected_tf_invalid"] == 1
 
 
 def test_depth_and_label_images():

@@ -1,0 +1,304 @@
+"""Frame admission, without ROS: one path from (image, camera info, transforms, side images) to
+keyframes in a :class:`~ovnerf.scene.store.SceneStore`. Used by the live collector
+(:mod:`ovnerf_ros.collector_node`, which only converts messages) and by the bag import
+(:mod:`ovnerf.scene.bag_import`).
+
+Per colour image (``image(stamp, frame_id, decode, now)``), in this order:
+
+1. its stamp must be finite and > 0, at most ``future_tolerance`` s ahead of ``now`` (the
+   receiver's clock; for a bag, the record time), and newer than the newest image admitted so
+   far — else it is rejected (``bad_stamp``, ``future_stamp``, ``duplicate``, ``out_of_order``)
+   and nothing else changes (a rejected stamp never becomes the "newest");
+2. ``decode(expected)`` gives the RGB image, ``expected`` the (H, W) of the camera info when
+   known, checked from the header before any pixel is decoded (``size_mismatch``, ``encoding``);
+3. it waits in a bounded queue (``max_pending``; the oldest is dropped when full: ``overflow``)
+   until the transforms ``map_frame ← camera_frame`` cover its stamp **on both sides** — the pose
+   is then the sample at that stamp or the interpolation of the two around it (lerp + slerp,
+   :class:`~ovnerf.scene.pose_interpolation.TransformBuffer`); never an older sample, never an
+   extrapolation. No camera info / no covering transforms within ``pose_timeout`` s of its
+   arrival: ``no_camera_info`` / ``no_pose_timeout``; its stamp older than the kept history:
+   ``no_pose``. Side images (``depth``, ``labels``) are paired by stamp (nearest within
+   ``side_tolerance``; it waits for them at most ``pose_timeout`` s): a missing or bad side
+   image never costs the colour frame (``depth_encoding``, ``depth_size_mismatch``,
+   ``labels_encoding``, ``labels_size_mismatch``);
+4. the keyframe selector (motion + blur) decides (``not_keyframe``, ``blur``), the store limit
+   (``max_keyframes``), then :meth:`SceneStore.add_frame` writes it (``store_errors`` on an
+   OSError; the selector's reference pose does not move).
+
+Transforms (``transform(parent, child, stamp, T, static, now)``): a future stamp (beyond
+``future_tolerance``) or a sample the tree refuses (another parent for a frame, a loop, a static
+transform for a moving frame, NaN, ...) is rejected and counted as ``tf_<reason>`` without
+touching the history.
+
+Counters (``stats``; every drop by reason under ``rejected_<reason>``, plus ``received``,
+``keyframes_added``, ``keyframes_with_depth``, ``not_keyframe``, ``estimated_dds_lost``): the
+estimate of images lost before they reached us comes from gaps in the image stamps (a gap of
+more than 1.5 median periods counts ``round(gap / period) − 1`` images).
+"""
+from __future__ import annotations
+
+import collections
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ovnerf.errors import UserError
+from ovnerf.scene.frames import PosedFrame
+from ovnerf.scene.image_encoding import SizeMismatch
+from ovnerf.scene.input_checks import check_intrinsics, clip_message
+from ovnerf.scene.keyframes import KeyframeSelector
+from ovnerf.scene.pose_interpolation import (TransformBuffer, TransformLookupError, TransformNotYet,
+                                             TransformRejected)
+from ovnerf.scene.stamp_match import StampedBuffer
+from ovnerf.scene.store import SceneStore
+
+SIDE_STREAMS = ("labels", "depth")
+
+
+@dataclass
+class IngestConfig:
+    map_frame: str = "map"
+    camera_frame: str = ""            # '' = each image's frame_id
+    pose_timeout: float = 2.0         # s an image waits for its pose, camera info and side images
+    side_tolerance: float = 0.05      # s between an image and its depth / label image
+    future_tolerance: float = 1.0     # s a stamp may lie ahead of 'now'
+    max_pending: int = 30
+    tf_cache: float = 60.0            # s of transform history
+    min_translation: float = 0.05
+    min_rotation_deg: float = 5.0
+    min_sharpness: float = 0.0
+    max_keyframes: int = 1_000_000
+    side_streams: tuple = ()          # subset of SIDE_STREAMS the caller feeds
+    side_capacity: int | None = 120   # side images buffered per stream (None = all: a bag)
+
+
+Pending = collections.namedtuple("Pending", "stamp rgb frame_id arrived")
+
+
+class StampGaps:
+    """Estimate of images lost upstream from gaps in a stream's stamps (median period of the
+    last 32 intervals; a gap over 1.5 periods counts round(gap / period) − 1)."""
+
+    def __init__(self):
+        self.last = None
+        self.intervals: collections.deque = collections.deque(maxlen=32)
+
+    def add(self, stamp: float) -> int:
+        lost = 0
+        if self.last is not None and stamp > self.last:
+            dt = stamp - self.last
+            if len(self.intervals) >= 8:
+                period = float(np.median(self.intervals))
+                if period > 0 and dt > 1.5 * period:
+                    lost = int(round(dt / period)) - 1
+            self.intervals.append(dt)
+        self.last = stamp
+        return lost
+
+
+def decoded(array: np.ndarray) -> Callable:
+    """A side-image ``decode(expected)`` for an already decoded H×W array (SizeMismatch when its
+    size is not ``expected``)."""
+    def decode(expected):
+        if expected is not None and tuple(array.shape[:2]) != tuple(expected):
+            raise SizeMismatch(f"{array.shape[1]}x{array.shape[0]} vs {expected[1]}x{expected[0]}")
+        return array
+    return decode
+
+
+class FrameIngest:
+    """Admission state and counters of one image stream into ``store`` (module docstring)."""
+
+    def __init__(self, store: SceneStore, cfg: IngestConfig, clock: Callable[[], float] = time.monotonic,
+                 log: Callable[[str], None] | None = None):
+        self.store = store
+        self.cfg = cfg
+        self.clock = clock
+        self.log = log or (lambda msg: None)
+        self.tf = TransformBuffer(max_age=cfg.tf_cache)
+        self.stats: collections.Counter = collections.Counter()
+        self.last_reason = ""
+        self.last_error = ""
+        self.K = None
+        self.size = None                                  # (H, W) of the camera info
+        self.newest = None                                # newest admitted image stamp
+        self.pending: collections.deque = collections.deque()
+        self.side = {n: StampedBuffer(capacity=cfg.side_capacity) for n in cfg.side_streams}
+        self.selector = KeyframeSelector(cfg.min_translation, cfg.min_rotation_deg, cfg.min_sharpness)
+        self.gaps = StampGaps()
+        if len(store):
+            self.selector.reset(store.pose(store.names()[-1]))
+
+    # ------------------------------------------------------------------ counting
+    def reject(self, key: str, reason: str) -> None:
+        self.stats[f"rejected_{key}"] += 1
+        self.last_reason = clip_message(reason)
+        self.log(self.last_reason)
+
+    def skips(self) -> dict:
+        """{reason: count} of every frame not stored (rejections without the prefix, not_keyframe)."""
+        out = {k[len("rejected_"):]: v for k, v in self.stats.items() if k.startswith("rejected_") and v}
+        if self.stats["not_keyframe"]:
+            out["not_keyframe"] = self.stats["not_keyframe"]
+        return out
+
+    def _future(self, stamp: float, now: float | None) -> bool:
+        return now is not None and stamp > now + self.cfg.future_tolerance
+
+    # ------------------------------------------------------------------ inputs
+    def camera_info(self, K, height: int, width: int) -> bool:
+        try:
+            self.K = check_intrinsics(K, height, width, "camera_info")
+        except UserError as exc:
+            self.reject("camera_info", str(exc))
+            return False
+        self.size = (int(height), int(width))
+        return True
+
+    def transform(self, parent: str, child: str, stamp: float, T, static: bool = False,
+                  now: float | None = None) -> bool:
+        """Insert one transform sample; False (counted ``tf_<reason>``) when it is refused."""
+        if not static and (not math.isfinite(stamp) or stamp <= 0):
+            self.reject("tf_bad_stamp", f"transform {parent} <- {child}: stamp {stamp} is not a time")
+            return False
+        if not static and self._future(stamp, now):
+            self.reject("tf_future_stamp", f"transform {parent} <- {child} stamped {stamp - now:.3f} s in the future")
+            return False
+        try:
+            self.tf.set_transform(parent, child, stamp, T, static)
+        except TransformRejected as exc:
+            self.reject(f"tf_{exc.reason}", str(exc))
+            return False
+        return True
+
+    def side_image(self, name: str, stamp: float, decode: Callable) -> None:
+        """Buffer a side image; ``decode(expected) -> H×W array`` runs when its colour frame is paired."""
+        if name in self.side and math.isfinite(stamp):
+            self.side[name].put(stamp, decode)
+
+    def image(self, stamp: float, frame_id: str, decode: Callable, now: float | None = None) -> bool:
+        """Admit one colour image into the queue (module docstring, steps 1–2); True when queued."""
+        self.stats["received"] += 1
+        if not math.isfinite(stamp) or stamp <= 0:
+            self.reject("bad_stamp", f"image stamp {stamp} is not a time (unset or invalid header stamp)")
+            return False
+        if self._future(stamp, now):
+            self.reject("future_stamp", f"image stamped {stamp - now:.3f} s in the future (tolerance "
+                                        f"{self.cfg.future_tolerance} s)")
+            return False
+        if self.newest is not None and stamp <= self.newest:
+            key = "duplicate" if stamp == self.newest else "out_of_order"
+            self.reject(key, f"{key.replace('_', '-')} image stamp {stamp:.6f} (newest {self.newest:.6f})")
+            return False
+        try:
+            rgb = decode(self.size)
+        except SizeMismatch as exc:
+            self.reject("size_mismatch", str(exc))
+            return False
+        except UserError as exc:
+            self.reject("encoding", str(exc))
+            return False
+        self.newest = stamp
+        self.stats["estimated_dds_lost"] += self.gaps.add(stamp)
+        if len(self.pending) >= self.cfg.max_pending:
+            old = self.pending.popleft()
+            self.reject("overflow", f"pending queue full ({self.cfg.max_pending}): dropped image {old.stamp:.3f}")
+        self.pending.append(Pending(stamp, rgb, frame_id, self.clock()))
+        return True
+
+    # ------------------------------------------------------------------ processing
+    def drain(self, final: bool = False) -> int:
+        """Store every pending image whose pose (and camera info, side images) is decided, oldest
+        first; ``final``: no more input will come (a bag's end), waiting ends. Returns how many
+        were decided."""
+        done = 0
+        cfg = self.cfg
+        while self.pending:
+            item = self.pending[0]
+            expired = final or self.clock() - item.arrived > cfg.pose_timeout
+            if self.K is None:
+                if not expired:
+                    return done
+                self.pending.popleft()
+                self.reject("no_camera_info", f"no valid camera_info within {cfg.pose_timeout} s")
+                done += 1
+                continue
+            camera = cfg.camera_frame or item.frame_id
+            try:
+                if not camera:
+                    raise TransformLookupError("no camera frame (camera_frame and the image's frame_id are empty)")
+                c2w = self.tf.lookup(cfg.map_frame, camera, item.stamp)
+            except TransformNotYet as exc:
+                if not expired:
+                    return done  # wait for TF on the far side of its stamp; keep order
+                self.pending.popleft()
+                if final:
+                    self.reject("no_pose", f"no pose for image at {item.stamp:.3f}: {exc}")
+                else:
+                    self.reject("no_pose_timeout", f"no pose for image at {item.stamp:.3f} within "
+                                                   f"{cfg.pose_timeout} s: {exc}")
+                done += 1
+                continue
+            except TransformLookupError as exc:
+                self.pending.popleft()
+                self.reject("no_pose", f"no pose for image at {item.stamp:.3f}: {exc}")
+                done += 1
+                continue
+            tol = cfg.side_tolerance
+            if not expired and not all(b.ready(item.stamp, tol) for b in self.side.values()):
+                return done  # its depth / label image may still be on the way
+            side = {name: b.take(item.stamp, tol) for name, b in self.side.items()}
+            self.pending.popleft()
+            self._process(item, c2w, side)
+            done += 1
+        return done
+
+    def _side(self, side: dict, name: str, size) -> np.ndarray | None:
+        decode = side.get(name)
+        if decode is None:
+            return None
+        try:
+            return decode(size)
+        except SizeMismatch as exc:
+            self.reject(f"{name}_size_mismatch", f"{name} image does not match the colour image ({exc}; "
+                                                 f"not resized); frame stored without {name}")
+        except UserError as exc:
+            self.reject(f"{name}_encoding", f"{name} image: {exc}; frame stored without {name}")
+        return None
+
+    def _process(self, item: Pending, c2w: np.ndarray, side: dict) -> None:
+        h, w = item.rgb.shape[:2]
+        if (h, w) != self.size:
+            self.reject("size_mismatch", f"image is {w}x{h} but camera_info says {self.size[1]}x{self.size[0]}")
+            return
+        if len(self.store) >= self.cfg.max_keyframes:
+            self.reject("max_keyframes", f"keyframe limit {self.cfg.max_keyframes} reached")
+            return
+        sel = self.selector
+        sel.min_translation, sel.min_rotation_deg = self.cfg.min_translation, self.cfg.min_rotation_deg
+        sel.min_sharpness = self.cfg.min_sharpness
+        decision = sel.consider(item.rgb, c2w)
+        if not decision.accept:
+            if "blurred" in decision.reason:
+                self.reject("blur", decision.reason)
+            else:
+                self.stats["not_keyframe"] += 1
+            return
+        labels = self._side(side, "labels", (h, w))
+        depth = self._side(side, "depth", (h, w))
+        name = self.store.next_name()
+        try:
+            self.store.add_frame(PosedFrame(name=name, image=item.rgb, K=self.K.copy(), c2w=c2w,
+                                            timestamp=item.stamp, depth=depth, labels=labels))
+        except (OSError, UserError) as exc:
+            self.stats["store_errors"] += 1
+            self.last_error = clip_message(f"could not store keyframe {name}: {exc}")
+            self.log(self.last_error)
+            return
+        sel.commit(c2w)
+        self.stats["keyframes_added"] += 1
+        if depth is not None:
+            self.stats["keyframes_with_depth"] += 1
