@@ -199,6 +199,12 @@ def bench_preprocess_section(device, repeats: int, quick: bool) -> dict:
     return bench_backends(cfg, width=640, height=480, repeats=max(1, repeats), warmup=False, print_fn=None)
 
 
+def crop_counts_640() -> dict:
+    from ovnerf.foundation.benchmark import crop_counts
+    from ovnerf.foundation.registry import resolve
+    return crop_counts(640, 480, resolve({}))
+
+
 # ---------------------------------------------------------------------------- driver
 def run_bench(device="cpu", quick: bool = False, repeats: int | None = None, n_rays: int = 4096,
               checkpoint=None, sections=("field", "trainer", "query", "preprocess"), print_fn=print) -> dict:
@@ -243,6 +249,9 @@ def run_bench(device="cpu", quick: bool = False, repeats: int | None = None, n_r
             r = bench_preprocess_section(device, repeats, quick)
             out["preprocess"] = r
             p("\n[preprocess] per 640x480 frame" + (" (SAM with 4x4 prompts: quick)" if quick else ""))
+            c = out["clip_crops"] = crop_counts_640()
+            p(f"  clip crops      {c['3dovs']} per 640x480 view with the 3DOVS recipe (grid {c['grid'][1]}x{c['grid'][0]}, "
+              f"patches {c['patch_px']} px); {c['fast']} with the openclip-fast preset")
             for k, v in r.items():
                 if "skipped" in v:
                     p(f"  {k:<15} skipped ({v['skipped'][:90]})")

@@ -48,7 +48,9 @@ class TextImageBackend(ABC):
     def select_scale(self, multiscale: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
         """(h, w) long: the scale index chosen at each cell (see the backend's rule).
 
-        Default rule (the 3DOVS-style relevancy selection): with
+        Default rule — a fixed heuristic of ours, NOT the method's: 3DOVS and OV-NeRF learn the
+        selection with the field (a selection volume → softmax over scales, see
+        ``TrainConfig.scale_selection``); this rule is kept for the "heuristic" ablation: with
         p_s(c) = softmax_c(cos(t_c, F_s)/τ), τ = ``self.selection_temperature`` (0.01), pick
         s* = argmax_s max_c p_s(c) — the scale at which the cell is most confidently one
         vocabulary class. Ties go to the lower scale index. S = 1 → all zeros.

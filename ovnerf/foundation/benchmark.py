@@ -27,7 +27,7 @@ import torch
 
 from ovnerf.errors import UserError
 
-DEFAULT_KINDS = ("clip:simulated", "clip:openclip", "clip:maskclip", "sam:onnx", "sam:torch", "dino:onnx",
+DEFAULT_KINDS = ("clip:simulated", "clip:openclip", "clip:openclip-fast", "clip:maskclip", "sam:onnx", "sam:torch", "dino:onnx",
                  "dino:timm")
 _LABELS = ["wall", "floor", "table", "chair", "rug", "picture"]
 
@@ -100,6 +100,17 @@ def _build(kind: str, config: dict):
         b = registry.build_dino(cfg)
         return b, lambda f: b.features(f.image)
     raise UserError(f"unknown benchmark entry '{kind}' (clip:..., sam:..., dino:...)")
+
+
+def crop_counts(width: int, height: int, config: dict) -> dict:
+    """CLIP crops per W×H view: the 3DOVS recipe (``clip_down``) and the openclip-fast preset."""
+    from ovnerf.foundation import crops_3dovs as c3
+    from ovnerf.foundation.clip_openclip import crop_boxes
+    down = int(config.clip_down)
+    h, w = c3.grid_size(height, width, down)
+    fast = sum(len(b) for b in crop_boxes(height, width, config.clip_scales, float(config.clip_stride)))
+    return {"3dovs": c3.crop_count(height, width, down), "grid": [h, w],
+            "patch_px": [p * down for p in c3.patch_sizes(h, w)], "fast": int(fast)}
 
 
 def bench_backends(config: dict | None = None, kinds=None, width: int = 640, height: int = 480,

@@ -1,4 +1,8 @@
-"""Dense CLIP features by the 3DOVS multi-scale crop recipe, with open_clip.
+"""Dense CLIP features with open_clip: the coarse **fast preset** (``clip: openclip-fast``).
+
+NOT the 3DOVS geometry (that is :mod:`.clip_3dovs`, the default ``openclip``): here crops are
+0.5 / 0.35 / 0.2 of the short side with stride 0.5 on a 16-px grid, ~170 crops of 96–240 px per
+640×480 view (3DOVS: 5,532 crops of 48–96 px on a 1/8 grid). Kept because it is ~30× cheaper.
 
 Model: any open_clip model name (default ``ViT-B-16``) with a **local** checkpoint file
 (``clip_checkpoint``; OpenAI or LAION weights as open_clip loads them), or
@@ -19,7 +23,8 @@ Recipe (per image I of size H×W, per scale s ∈ ``scales``):
    all scale-s crops covering it (a summed-area/difference-array accumulation, no loops over
    cells), re-normalised. Result: F^s, (S, h, w, D).
 
-**Per-pixel scale selection** (text-dependent, :meth:`select_scale`, cached separately): with
+**Per-pixel scale selection heuristic** (text-dependent, :meth:`select_scale`, cached separately;
+ours, not 3DOVS's — 3DOVS and OV-NeRF learn a selection volume with the field): with
 vocabulary embeddings t_1..t_M, p_s(c) = softmax_c(cos(t_c, F^s)/τ), τ = 0.01, and
 s* = argmax_s max_c p_s(c): each cell takes the scale at which it is most confidently a single
 vocabulary class (ties → the first scale in ``scales``). F = F^{s*}.
@@ -27,14 +32,11 @@ vocabulary class (ties → the first scale in ``scales``). F = F^{s*}.
 from __future__ import annotations
 
 import math
-from pathlib import Path
-
 import torch
 
-from ovnerf.errors import MissingWeightsError, UserError
+from ovnerf.errors import UserError
 from ovnerf.foundation.base import l2_normalize
-from ovnerf.foundation.openclip_common import OPENAI_MEAN, OPENAI_STD, OpenCLIPBackend, frame_rgb
-from ovnerf.foundation.weights import SOURCES, file_sha256, require_file
+from ovnerf.foundation.openclip_common import OpenCLIPBackend, frame_rgb
 
 
 def crop_boxes(H: int, W: int, scales, stride: float, min_crop: int = 16) -> list[torch.Tensor]:
@@ -90,38 +92,7 @@ class OpenCLIPCrops(OpenCLIPBackend):
         self.grid_stride = int(grid_stride)
         self.batch_size = int(batch_size)
         self.min_crop = int(min_crop)
-        size = getattr(model.visual, "image_size", 224)
-        self.input_size = int(size[0] if isinstance(size, (tuple, list)) else size)
-        cfg = getattr(model.visual, "preprocess_cfg", {}) or {}
-        mean = cfg.get("mean", getattr(model.visual, "image_mean", None) or OPENAI_MEAN)
-        std = cfg.get("std", getattr(model.visual, "image_std", None) or OPENAI_STD)
-        self.mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
-        self.std = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
-        with torch.no_grad():
-            self.dim = int(self.encode_text(["a"]).shape[1])
-
-    @classmethod
-    def from_pretrained(cls, model_name: str = "ViT-B-16", checkpoint=None, device="cpu", **kw):
-        import open_clip
-        if str(model_name).startswith("local-dir:"):
-            d = Path(str(model_name)[len("local-dir:"):]).expanduser()
-            if not (d / "open_clip_config.json").is_file():
-                raise MissingWeightsError(str(d / "open_clip_config.json"), "clip_model",
-                                          SOURCES["clip_checkpoint"])
-            model = open_clip.create_model(f"local-dir:{d}", device=device)
-            ckpts = sorted(p for p in d.iterdir() if p.suffix in (".bin", ".pth", ".safetensors"))
-            if not ckpts:
-                raise MissingWeightsError(str(d / "open_clip_pytorch_model.bin"), "clip_model",
-                                          SOURCES["clip_checkpoint"])
-            sha = file_sha256(ckpts[0])
-        else:
-            path = require_file(checkpoint, "clip_checkpoint")
-            if model_name.replace("/", "-") not in open_clip.list_models():
-                raise UserError(f"unknown open_clip model '{model_name}' (see open_clip.list_models())")
-            model = open_clip.create_model(model_name, pretrained=str(path), device=device)
-            sha = file_sha256(path)
-        tokenizer = open_clip.get_tokenizer(model_name)
-        return cls(model, tokenizer, str(model_name), sha, device=device, **kw)
+        self._setup_input(model)
 
     def fingerprint(self) -> dict:
         return {"name": self.name, "model": self.model_name, "sha256": self.checkpoint_sha,

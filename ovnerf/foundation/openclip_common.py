@@ -8,11 +8,14 @@
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
-from ovnerf.errors import UserError
+from ovnerf.errors import MissingWeightsError, UserError
 from ovnerf.foundation.base import TextImageBackend, l2_normalize
+from ovnerf.foundation.weights import SOURCES, file_sha256, require_file
 
 # The OpenAI CLIP normalisation, used where the model carries none.
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -49,3 +52,39 @@ class OpenCLIPBackend(TextImageBackend):
     def encode_text(self, texts: list[str]) -> torch.Tensor:
         tokens = self.tokenizer(list(texts)).to(self.device)
         return l2_normalize(self.model.encode_text(tokens).float())
+
+    def _setup_input(self, model) -> None:
+        """Sets ``input_size`` (the model's square input side), ``mean``/``std`` (1,3,1,1) from the
+        model's preprocess config (OpenAI's by default) and ``dim``."""
+        size = getattr(model.visual, "image_size", 224)
+        self.input_size = int(size[0] if isinstance(size, (tuple, list)) else size)
+        cfg = getattr(model.visual, "preprocess_cfg", {}) or {}
+        mean = cfg.get("mean", getattr(model.visual, "image_mean", None) or OPENAI_MEAN)
+        std = cfg.get("std", getattr(model.visual, "image_std", None) or OPENAI_STD)
+        self.mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
+        with torch.no_grad():
+            self.dim = int(self.encode_text(["a"]).shape[1])
+
+    @classmethod
+    def from_pretrained(cls, model_name: str = "ViT-B-16", checkpoint=None, device="cpu", **kw):
+        import open_clip
+        if str(model_name).startswith("local-dir:"):
+            d = Path(str(model_name)[len("local-dir:"):]).expanduser()
+            if not (d / "open_clip_config.json").is_file():
+                raise MissingWeightsError(str(d / "open_clip_config.json"), "clip_model",
+                                          SOURCES["clip_checkpoint"])
+            model = open_clip.create_model(f"local-dir:{d}", device=device)
+            ckpts = sorted(p for p in d.iterdir() if p.suffix in (".bin", ".pth", ".safetensors"))
+            if not ckpts:
+                raise MissingWeightsError(str(d / "open_clip_pytorch_model.bin"), "clip_model",
+                                          SOURCES["clip_checkpoint"])
+            sha = file_sha256(ckpts[0])
+        else:
+            path = require_file(checkpoint, "clip_checkpoint")
+            if model_name.replace("/", "-") not in open_clip.list_models():
+                raise UserError(f"unknown open_clip model '{model_name}' (see open_clip.list_models())")
+            model = open_clip.create_model(model_name, pretrained=str(path), device=device)
+            sha = file_sha256(path)
+        tokenizer = open_clip.get_tokenizer(model_name)
+        return cls(model, tokenizer, str(model_name), sha, device=device, **kw)

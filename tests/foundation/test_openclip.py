@@ -114,7 +114,7 @@ def test_missing_and_bad_weights(tmp_path, tiny_dir):
     f.write_bytes(b"x")
     with pytest.raises(UserError, match="unknown open_clip model"):
         build_text_image({"clip": "openclip", "clip_model": "NoSuchNet", "clip_checkpoint": str(f)})
-    b = build_text_image({"clip": "openclip", "clip_model": f"local-dir:{tiny_dir}", "clip_scales": [0.5]})
+    b = build_text_image({"clip": "openclip-fast", "clip_model": f"local-dir:{tiny_dir}", "clip_scales": [0.5]})
     assert isinstance(b, OpenCLIPCrops) and b.scales == (0.5,)
 
 
