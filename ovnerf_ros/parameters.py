@@ -1,5 +1,10 @@
 """Every ROS parameter of the ovnerf nodes: name, type, description, validated range / choices.
 
+Every TrainConfig field is reachable as ``training.<field>`` (generated from the dataclass:
+``TRAIN_SPECS``; unset = the preset's value, validated by TrainConfig itself); the Train goal
+sets iterations / use_rsr / use_cse, and ``training.options`` ('key=value', also ``field.*`` and
+``foundation.*``, see :mod:`ovnerf.app.options`) wins over everything.
+
 Defaults come from ``config/ovnerf.yaml`` (the ``/**: ros__parameters:`` section, nested keys
 joined with dots); a ``--ros-args --params-file FILE`` given to a node overrides them.
 Each parameter is declared with a :class:`ParameterDescriptor` carrying its description and a
@@ -10,6 +15,8 @@ time (``ros2 param set`` gets ``successful=False`` and the reason).
 """
 from __future__ import annotations
 
+import dataclasses
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +28,7 @@ from rclpy.parameter import Parameter
 
 from ovnerf.errors import UserError
 from ovnerf.foundation.registry import choices
+from ovnerf.training.config import TrainConfig
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config" / "ovnerf.yaml"
 
@@ -34,6 +42,8 @@ class Spec:
     choices: tuple | None = None      # allowed strings
     nonempty: bool = False
     groups: tuple = ("collector", "trainer")
+    element: type = str               # element type of a list
+    optional: bool = False            # may be left unset (declared without a value)
 
 
 _C, _T = ("collector",), ("trainer",)
@@ -111,6 +121,26 @@ SPECS: tuple[Spec, ...] = (
 )
 BY_NAME = {s.name: s for s in SPECS}
 
+# Every TrainConfig field is the parameter ``training.<field>`` (generic: no per-field plumbing).
+# Those documented above keep their description and range; the others are declared without a
+# value (unset = the preset's) unless the YAML gives one. The Train goal sets GOAL_FIELDS.
+GOAL_FIELDS = ("iterations", "use_rsr", "use_cse")
+TRAIN_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in GOAL_FIELDS)
+
+
+def _train_spec(name: str, default) -> Spec:
+    if isinstance(default, (bool, int, float)):
+        typ, elem = type(default), str
+    else:  # tuples, or None for the optional schedule lists (int iterations)
+        typ, elem = list, float if default and isinstance(default[0], float) else int
+    return Spec(f"training.{name}", typ, f"TrainConfig.{name} (unset = the preset's value; "
+                "see ovnerf/training/config.py)", groups=_T, element=elem, optional=True)
+
+
+TRAIN_SPECS: tuple[Spec, ...] = tuple(_train_spec(f, getattr(TrainConfig(), f)) for f in TRAIN_FIELDS
+                                      if f"training.{f}" not in BY_NAME)
+ALL_BY_NAME = {**BY_NAME, **{s.name: s for s in TRAIN_SPECS}}
+
 
 def flatten(d: dict, prefix: str = "") -> dict:
     out = {}
@@ -141,14 +171,18 @@ def load_defaults(path: str | Path | None = None) -> dict:
 
 def check_value(spec: Spec, value) -> str | None:
     """None when ``value`` is acceptable for ``spec``, else the reason."""
+    if value is None and spec.optional:  # declared without a value
+        return None
     if spec.type is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if spec.type is list:
         if value is None:  # declared without a value (empty list default)
             return None
-        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-            return f"{spec.name} must be a list of strings"
-        return None
+        ok = (float, int) if spec.element is float else spec.element
+        if not isinstance(value, (list, tuple, array)) or not all(
+                isinstance(v, ok) and not isinstance(v, bool) for v in value):
+            return f"{spec.name} must be a list of {spec.element.__name__}s"
+        return _check_train_field(spec, list(value))
     if not isinstance(value, spec.type) or (spec.type is int and isinstance(value, bool)):
         return f"{spec.name} must be of type {spec.type.__name__}, got {value!r}"
     if spec.range is not None and not (spec.range[0] <= value <= spec.range[1]):
@@ -157,7 +191,29 @@ def check_value(spec: Spec, value) -> str | None:
         return f"{spec.name} = {value!r} is not one of {list(spec.choices)}"
     if spec.nonempty and isinstance(value, str) and not value.strip():
         return f"{spec.name} must not be empty"
+    return _check_train_field(spec, value)
+
+
+def _check_train_field(spec: Spec, value) -> str | None:
+    """TrainConfig's own validation for ``training.<field>`` (the reason when it refuses)."""
+    field = spec.name[len("training."):]
+    if not spec.name.startswith("training.") or field not in TRAIN_FIELDS:
+        return None
+    try:
+        TrainConfig.cpu_preset().replace(**{field: value})
+    except UserError as exc:
+        return str(exc)
     return None
+
+
+def train_values(params: "Parameters") -> dict:
+    """{field: value} of the ``training.<field>`` parameters that are set."""
+    out = {}
+    for f in TRAIN_FIELDS:
+        v = params[f"training.{f}"]
+        if v is not None:
+            out[f] = v
+    return out
 
 
 def _descriptor(spec: Spec) -> ParameterDescriptor:
@@ -178,21 +234,23 @@ class Parameters:
     def __init__(self, node: Node, groups: tuple[str, ...], defaults: dict | None = None):
         self.node = node
         defaults = load_defaults() if defaults is None else defaults
-        self.specs = [s for s in SPECS if set(s.groups) & set(groups)]
+        self.specs = [s for s in SPECS + TRAIN_SPECS if set(s.groups) & set(groups)]
         node.add_on_set_parameters_callback(self._validate)
         for s in self.specs:
-            if s.name not in defaults:
+            if s.name not in defaults and not s.optional:
                 raise UserError(f"parameter '{s.name}' has no default in {DEFAULT_CONFIG}")
-            value = defaults[s.name]
+            value = defaults.get(s.name)
             if s.type is float and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
-            if s.type is list:
-                value = [str(v) for v in value] or Parameter.Type.STRING_ARRAY  # [] has no type
+            if s.type is list and value is not None:
+                value = [s.element(v) for v in value]
+            if value is None or value == []:  # unset, or [] (which has no type): declared by type
+                value = _PARAM_TYPES[s.element if s.type is list else s.type, s.type is list]
             node.declare_parameter(s.name, value, _descriptor(s))
 
     def _validate(self, params) -> SetParametersResult:
         for p in params:
-            spec = BY_NAME.get(p.name)
+            spec = ALL_BY_NAME.get(p.name)
             if spec is None:
                 continue
             reason = check_value(spec, p.value)
@@ -205,6 +263,13 @@ class Parameters:
             v = self.node.get_parameter(name).value
         except ParameterUninitializedException:
             v = None
-        if BY_NAME[name].type is list:
-            return [str(x) for x in (v or [])]
+        spec = ALL_BY_NAME[name]
+        if spec.type is list:
+            return None if (v is None and spec.optional) else [spec.element(x) for x in (v or [])]
         return v
+
+
+_PARAM_TYPES = {(bool, False): Parameter.Type.BOOL, (int, False): Parameter.Type.INTEGER,
+                (float, False): Parameter.Type.DOUBLE, (str, False): Parameter.Type.STRING,
+                (str, True): Parameter.Type.STRING_ARRAY, (int, True): Parameter.Type.INTEGER_ARRAY,
+                (float, True): Parameter.Type.DOUBLE_ARRAY}

@@ -35,6 +35,8 @@ from std_msgs.msg import ColorRGBA
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
+from ovnerf.app.run import RunSpec
+from ovnerf.app.workspace import Workspace
 from ovnerf.errors import NotTrainedError, UserError
 from ovnerf.query import SemanticMap, View, class_palette, colorize_labels
 from ovnerf_msgs.action import Train
@@ -42,7 +44,7 @@ from ovnerf_msgs.msg import ClassColor, TrainingStatus
 from ovnerf_msgs.srv import Query, RenderView
 from ovnerf_ros import conversions as cv
 from ovnerf_ros.parameters import Parameters
-from ovnerf_ros.training_job import JobSpec, Stopped, finite, latest_checkpoint, run_job
+from ovnerf_ros.training_job import TrainingJob, finite, run_spec
 
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
@@ -51,15 +53,13 @@ class TrainerNode(Node):
     def __init__(self, node_name: str = "ovnerf_trainer", defaults: dict | None = None, **kwargs):
         super().__init__(node_name, **kwargs)
         self.p = Parameters(self, ("trainer",), defaults)
-        self.output_dir = Path(self.p["output_dir"]).expanduser()
-        self.scene_dir = self.output_dir / "scene"
+        self.ws = Workspace(self.p["output_dir"])
+        self.output_dir, self.scene_dir = self.ws.root, self.ws.scene_dir
         self._lock = threading.Lock()          # guards smap / checkpoint / busy
         self.smap: SemanticMap | None = None
         self.checkpoint = ""
         self.busy = False
-        self.state, self.message = "idle", ""
-        self.progress = {"stage": "", "iteration": 0, "total": 0, "losses": {}, "psnr": float("nan"),
-                         "eta_s": float("nan"), "message": ""}
+        self.job = TrainingJob(self.ws, self.get_logger())
 
         train_group = ReentrantCallbackGroup()
         srv_group = MutuallyExclusiveCallbackGroup()
@@ -85,16 +85,24 @@ class TrainerNode(Node):
         self.get_logger().info(f"serving /ovnerf/train, /ovnerf/query, /ovnerf/render on {self.output_dir} "
                                f"(model: {self.checkpoint or 'none yet'})")
 
+    @property
+    def state(self) -> str:
+        return self.job.state
+
+    @property
+    def message(self) -> str:
+        return self.job.message
+
     # ------------------------------------------------------------------ model
     def _load_initial(self) -> None:
-        path = self.p["checkpoint"] or latest_checkpoint(self.output_dir)
+        path = self.p["checkpoint"] or self.ws.latest_checkpoint()
         if not path:
             return
         try:
             self._load(Path(path))
         except UserError as exc:
-            self.state, self.message = "error", f"cannot serve checkpoint: {exc}"
-            self.get_logger().error(self.message)
+            self.job.state, self.job.message = "error", f"cannot serve checkpoint: {exc}"
+            self.get_logger().error(self.job.message)
 
     def _load(self, path: Path) -> None:
         smap = SemanticMap.load(path, device=self.p["device"])
@@ -102,7 +110,7 @@ class TrainerNode(Node):
             smap.views = self._store_views()
         with self._lock:
             self.smap, self.checkpoint = smap, str(path)
-        self.state, self.message = "ready", f"serving {path}"
+        self.job.served(path)
 
     def _require_map(self) -> SemanticMap:
         with self._lock:
@@ -148,94 +156,15 @@ class TrainerNode(Node):
             self.busy = True
         return GoalResponse.ACCEPT
 
-    def _report(self, stage, iteration, total, losses, psnr, eta_s, message="") -> None:
-        self.progress = {"stage": stage, "iteration": int(iteration), "total": int(total),
-                         "losses": dict(losses), "psnr": psnr, "eta_s": eta_s, "message": message}
-        self.state = "preprocessing" if stage == "preprocess" else "training"
+    def job_spec(self, g: Train.Goal) -> RunSpec:
+        return run_spec(g, self.p)
 
-    def _feedback(self) -> Train.Feedback:
-        pr = self.progress
-        fb = Train.Feedback(stage=pr["stage"], iteration=pr["iteration"], total_iterations=pr["total"],
-                            loss=finite(pr["losses"].get("total", float("nan"))), psnr=finite(pr["psnr"]),
-                            eta_s=finite(pr["eta_s"], -1.0))
-        fb.losses_json = json.dumps({k: finite(v) for k, v in pr["losses"].items()})
-        return fb
-
-    def job_spec(self, g: Train.Goal) -> JobSpec:
-        """The training job of goal ``g``: the goal's fields, else the live ``training.*``
-        parameters (depth weights included: ``training_job.build_configs`` puts them into the
-        TrainConfig; no-ops when the keyframes carry no depth)."""
-        return JobSpec(output_dir=self.output_dir,
-                       vocabulary=list(g.vocabulary) or self.p["training.vocabulary"],
-                       preset=g.preset or self.p["training.preset"],
-                       iterations=int(g.iterations) or self.p["training.iterations"],
-                       options=self.p["training.options"], backend=self.p["training.backend"],
-                       use_rsr=bool(g.use_rsr), use_cse=bool(g.use_cse), resume=bool(g.resume),
-                       device=self.p["device"], depth_weight=self.p["training.depth_weight"],
-                       free_space_weight=self.p["training.free_space_weight"],
-                       free_space_margin=self.p["training.free_space_margin"])
-
-    def _execute(self, goal_handle):
-        result = Train.Result()
-        spec = self.job_spec(goal_handle.request)
-        stop = threading.Event()
-        out: dict = {}
-
-        def work():
-            try:
-                if spec.preset not in ("cpu", "paper"):
-                    raise UserError(f"unknown preset '{spec.preset}' (cpu | paper)")
-                out["result"] = run_job(spec, self._report, stop.is_set)
-            except Stopped:
-                out["error"] = "cancelled during preprocessing"
-            except UserError as exc:
-                out["error"] = str(exc)
-            except Exception as exc:  # noqa: BLE001 - reported, the node stays up
-                out["error"] = f"training failed: {type(exc).__name__}: {exc}"
-                self.get_logger().error(traceback.format_exc())
-
-        self.progress.update(stage="preprocess", iteration=0, total=0, message="")
-        self.state, self.message = "preprocessing", "training started"
-        worker = threading.Thread(target=work, name="ovnerf-train", daemon=True)
-        t0 = time.time()
-        worker.start()
-        period = self.p["feedback_period"]
-        while worker.is_alive():
-            if goal_handle.is_cancel_requested and not stop.is_set():
-                stop.set()
-                self.get_logger().info("cancel requested: stopping after the current iteration")
-            goal_handle.publish_feedback(self._feedback())
-            worker.join(timeout=period)
-        res = out.get("result")
-        result.duration_s = float(time.time() - t0)
-        if res is not None and res.checkpoint:
-            try:
-                self._load(Path(res.checkpoint))
-            except UserError as exc:
-                self.get_logger().error(f"trained checkpoint cannot be served: {exc}")
-            result.checkpoint, result.iterations_done = res.checkpoint, res.iterations_done
-            result.psnr, result.miou, result.macc = finite(res.psnr), finite(res.miou), finite(res.macc)
-        with self._lock:
-            self.busy = False
-        if "error" in out:
-            result.success, result.message = False, out["error"]
-            self.state, self.message = ("ready" if self.smap is not None else "error"), out["error"]
-            if goal_handle.is_cancel_requested:
-                goal_handle.canceled()
-            else:
-                goal_handle.abort()
-            return result
-        if res.stopped or goal_handle.is_cancel_requested:
-            result.success = False
-            result.message = f"cancelled at iteration {res.iterations_done}/{res.total}; checkpoint kept: {res.checkpoint}"
-            goal_handle.canceled()
-        else:
-            result.success = True
-            result.message = f"trained {res.iterations_done} iterations in {result.duration_s:.0f} s"
-            goal_handle.succeed()
-        self.message = result.message
-        self.progress["stage"] = "done" if result.success else self.progress["stage"]
-        return result
+    def _execute(self, goal_handle) -> Train.Result:
+        def finished():
+            with self._lock:
+                self.busy = False
+        return self.job.execute(goal_handle, self.job_spec(goal_handle.request), self.p["feedback_period"],
+                                lambda path: self._load(Path(path)), finished)
 
     # ------------------------------------------------------------------ services
     def _answer(self, resp, handler):
@@ -310,9 +239,9 @@ class TrainerNode(Node):
         resp.success, resp.message = True, f"rendered {view.W}x{view.H}"
 
     def _on_load(self, request, response):
-        path = self.p["checkpoint"] or latest_checkpoint(self.output_dir)
+        path = self.p["checkpoint"] or self.ws.latest_checkpoint()
         if not path:
-            response.success, response.message = False, f"no checkpoint under {self.output_dir / 'checkpoints'}"
+            response.success, response.message = False, f"no checkpoint under {self.ws.checkpoint_dir}"
             return response
         try:
             self._load(Path(path))
@@ -345,7 +274,7 @@ class TrainerNode(Node):
 
     # ------------------------------------------------------------------ status
     def _publish_status(self) -> None:
-        pr = self.progress
+        pr, state, message = self.job.progress, self.job.state, self.job.message
         n_kf = 0
         try:
             meta = json.loads((self.scene_dir / "transforms.json").read_text())
@@ -353,14 +282,14 @@ class TrainerNode(Node):
         except (OSError, ValueError):
             pass
         stamp = self.get_clock().now().to_msg()
-        msg = TrainingStatus(header=cv.make_header(self.p["map_frame"], stamp), state=self.state,
+        msg = TrainingStatus(header=cv.make_header(self.p["map_frame"], stamp), state=state,
                              stage=pr["stage"], iteration=pr["iteration"], total_iterations=pr["total"],
                              loss=finite(pr["losses"].get("total", float("nan"))), psnr=finite(pr["psnr"]),
                              eta_s=finite(pr["eta_s"], -1.0), num_keyframes=n_kf, checkpoint=self.checkpoint,
-                             message=self.message)
+                             message=message)
         self.pub_status.publish(msg)
-        st = DiagnosticStatus(name="ovnerf: trainer", hardware_id=str(self.output_dir), message=f"{self.state}: {self.message}")
-        st.level = DiagnosticStatus.ERROR if self.state == "error" else DiagnosticStatus.OK
-        st.values = [KeyValue(key="state", value=self.state), KeyValue(key="checkpoint", value=self.checkpoint),
+        st = DiagnosticStatus(name="ovnerf: trainer", hardware_id=str(self.output_dir), message=f"{state}: {message}")
+        st.level = DiagnosticStatus.ERROR if state == "error" else DiagnosticStatus.OK
+        st.values = [KeyValue(key="state", value=state), KeyValue(key="checkpoint", value=self.checkpoint),
                      KeyValue(key="iteration", value=str(pr["iteration"])), KeyValue(key="keyframes", value=str(n_kf))]
         self.pub_diag.publish(DiagnosticArray(header=cv.make_header("", stamp), status=[st]))

@@ -7,6 +7,8 @@
 - :func:`open_scene`: the scene directory argument as a read-only
   :class:`~ovnerf.scene.store.SceneStore`; a path without ``transforms.json`` is one
   :class:`~ovnerf.errors.UserError`.
+- :func:`workspace_from_args`: the :class:`~ovnerf.app.workspace.Workspace` of a command that
+  reads SCENE and writes outputs (``--workspace`` and the explicit directory options).
 """
 from __future__ import annotations
 
@@ -38,3 +40,15 @@ def open_scene(path: Path):
     from ovnerf.scene.store import SceneStore
     require_scene_dir(path)
     return SceneStore(path, create=False)
+
+
+def workspace_from_args(scene: Path, workspace: Path | None, cache: Path | None = None,
+                        checkpoints: Path | None = None):
+    """``--workspace WS``: WS/cache, WS/checkpoints, WS/runs, refused inside SCENE. Without it
+    the explicit directories (cache default SCENE/preprocess), rooted at the checkpoint directory."""
+    from ovnerf.app.workspace import Workspace
+    if workspace is not None:
+        return Workspace(workspace, scene=scene, cache=cache, checkpoints=checkpoints).check_outside_scene()
+    root = checkpoints if checkpoints is not None else Path(scene) / "preprocess"
+    return Workspace(root, scene=scene, cache=cache if cache is not None else Path(scene) / "preprocess",
+                     checkpoints=checkpoints)

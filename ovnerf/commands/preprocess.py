@@ -3,7 +3,9 @@
 Computes, for every training view of the scene (every frame whose index % 10 != 0), the cached
 targets the trainer reads (see :mod:`ovnerf.preprocess.cache`): multi-scale CLIP(-like)
 features, text embeddings, relevancy S_i, SAM regions, RSR map S~_i, DINO features.
-Resumable; re-running with another vocabulary recomputes only the text-dependent parts.
+Resumable; re-running with another vocabulary recomputes only the text-dependent parts. The
+cache goes to ``--workspace WS`` (``WS/cache``, never into SCENE) or ``--cache DIR`` (default
+SCENE/preprocess).
 
 Backends: ``--clip simulated`` (default: the SimulatedCLIPTeacher, a **simulation** built from
 ground-truth labels — only for rendered/demo scenes) or ``--clip openclip`` (real CLIP from a
@@ -38,7 +40,8 @@ def add_parser(subparsers) -> None:
         description=__doc__.split("\n\n")[1] if __doc__ else None)
     p.add_argument("scene", help="scene directory (transforms.json + images/ [+ labels/])")
     p.add_argument("--vocab", required=True, help='comma-separated class names, e.g. "wall,floor,table"')
-    p.add_argument("--cache", type=Path, default=None, help="cache directory (default SCENE/preprocess)")
+    p.add_argument("--workspace", type=Path, default=None, help="workspace: the cache goes to WS/cache")
+    p.add_argument("--cache", type=Path, default=None, help="cache directory (default WS/cache or SCENE/preprocess)")
     p.add_argument("--config", type=Path, default=None, help="YAML/JSON with foundation backend keys")
     p.add_argument("--clip", choices=choices("clip"), default=None,
                    help="text/image backend (default simulated = SIMULATED teacher, not CLIP)")
@@ -86,7 +89,11 @@ def run(args) -> int:
     if str(cfg.get("clip", "simulated")) == "simulated":
         print("ovnerf preprocess: CLIP backend = SIMULATED teacher (features derived from "
               "ground-truth labels; not CLIP)")
-    rep = preprocess_scene(args.scene, vocab, cache_dir=args.cache, config=cfg,
+    cache = args.cache
+    if args.workspace is not None:
+        from ovnerf.commands.common import workspace_from_args
+        cache = workspace_from_args(Path(args.scene), args.workspace, cache=args.cache).cache_dir
+    rep = preprocess_scene(args.scene, vocab, cache_dir=cache, config=cfg,
                            progress=not args.no_progress, device=args.device)
     print(f"ovnerf preprocess: {len(rep.views)} views, vocabulary {vocab} -> {rep.cache_dir} "
           f"({rep.seconds:.1f} s; computed {rep.computed}; reused {rep.reused}; "

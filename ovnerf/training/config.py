@@ -21,7 +21,7 @@ import yaml
 
 from ovnerf.errors import UserError
 
-__all__ = ["TrainConfig"]
+__all__ = ["TrainConfig", "parse_assignments"]
 
 
 @dataclass
@@ -127,18 +127,7 @@ class TrainConfig:
 
     def override(self, assignments: list[str] | None) -> "TrainConfig":
         """Apply ``key=value`` strings (CLI ``--set``)."""
-        if not assignments:
-            return self
-        upd = {}
-        for a in assignments:
-            if "=" not in a:
-                raise UserError(f"--set expects key=value, got '{a}'")
-            k, v = a.split("=", 1)
-            try:
-                upd[k.strip()] = yaml.safe_load(v)
-            except yaml.YAMLError as exc:
-                raise UserError(f"--set {a}: cannot parse value ({exc})") from None
-        return self.replace(**upd)
+        return self.replace(**parse_assignments(assignments)) if assignments else self
 
     def validate(self) -> None:
         if self.iterations < 1 or self.batch_rays < 1:
@@ -175,6 +164,24 @@ class TrainConfig:
     def stage(self, iteration: int) -> int:
         """1 or 2 (Stage II only if CSE is on)."""
         return 2 if (self.use_cse and iteration >= self.stage1_iters) else 1
+
+
+def parse_assignments(assignments, what: str = "--set") -> dict:
+    """``["key=value", ...]`` → {key: value}, values parsed as YAML scalars/lists (the one
+    ``key=value`` parser: CLI ``--set``, ROS ``training.options``, ``ovnerf.app.options``)."""
+    out = {}
+    for a in assignments or []:
+        a = str(a).strip()
+        if not a:
+            continue
+        if "=" not in a:
+            raise UserError(f"{what} expects key=value, got '{a}'")
+        k, v = a.split("=", 1)
+        try:
+            out[k.strip()] = yaml.safe_load(v)
+        except yaml.YAMLError as exc:
+            raise UserError(f"{what} {a}: cannot parse value ({exc})") from None
+    return out
 
 
 def _coerce(key: str, value, default):

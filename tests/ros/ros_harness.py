@@ -125,3 +125,17 @@ class Harness:
         self.driver.destroy_node()
         rclpy.shutdown(context=self.context)
         self._thread.join(timeout=5)
+
+
+def remote_parameter_setter(h, node_name: str):
+    """``set(name, value) -> SetParametersResult`` over DDS (like ``ros2 param set``)."""
+    from rclpy.parameter import Parameter
+    from rclpy.parameter_client import AsyncParameterClient
+    client = AsyncParameterClient(h.driver, node_name)
+    assert client.wait_for_services(timeout_sec=10.0)
+
+    def set_remote(name, value):
+        fut = client.set_parameters([Parameter(name, value=value)])
+        wait_for(fut.done, what=f"set {name}")
+        return fut.result().results[0]
+    return set_remote

@@ -1,14 +1,11 @@
 """Depth supervision parameters of the trainer node (training.depth_weight / free_space_weight /
 free_space_margin): declared with ranges and defaults from config/ovnerf.yaml, set over DDS like
 `ros2 param set`, and carried into the TrainConfig of the next Train goal."""
-from rclpy.parameter import Parameter
-from rclpy.parameter_client import AsyncParameterClient
-
+from ovnerf.app.run import build_configs
 from ovnerf_msgs.action import Train
 from ovnerf_ros.parameters import load_defaults
-from ovnerf_ros.training_job import build_configs
 
-from ros_harness import defaults, wait_for
+from ros_harness import defaults, remote_parameter_setter
 from test_trainer_services import harness  # noqa: F401 - the fixture
 
 
@@ -22,13 +19,7 @@ def test_depth_parameters_reach_the_train_config(harness, tmp_path):
     cfg, _, _ = build_configs(node.job_spec(Train.Goal()))
     assert (cfg.depth_weight, cfg.free_space_weight, cfg.free_space_margin) == (1.0, 1.0, 0.1)
 
-    client = AsyncParameterClient(h.driver, "ovnerf_trainer")
-    assert client.wait_for_services(timeout_sec=10.0)
-
-    def set_remote(name, value):
-        fut = client.set_parameters([Parameter(name, value=value)])
-        wait_for(fut.done, what=f"set {name}")
-        return fut.result().results[0]
+    set_remote = remote_parameter_setter(h, "ovnerf_trainer")
 
     assert set_remote("training.depth_weight", 0.5).successful
     assert set_remote("training.free_space_margin", 0.25).successful
