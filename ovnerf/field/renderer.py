@@ -12,14 +12,15 @@ Compositing (:func:`composite`)::
     α_k = 1 − exp(−σ_k δ_k),   T_k = Π_{j<k} (1 − α_j) = exp(−Σ_{j<k} σ_j δ_j),   w_k = T_k α_k
     C = Σ_k w_k c_k,   depth = Σ_k w_k t_k,   acc = Σ_k w_k,   rgb += (1 − acc) · bg
 
-Early ray termination: once the field has an alpha mask, densities are evaluated in
-``cfg.early_stop_segments`` consecutive blocks of samples and a ray stops after a block where its
-transmittance fell below ``weight_threshold`` (every later weight would be below it too).
+Early ray termination (every iteration, with or without an alpha mask): densities are evaluated
+in ``cfg.early_stop_segments`` consecutive blocks of samples and a ray stops after a block where
+its transmittance fell below ``weight_threshold`` (every later weight would be below it too).
 
-Appearance (RGB / feature / DINO heads) is evaluated only at samples with w_k > ``weight_threshold``
-(TensoRF's ray-marching threshold) once the field has an alpha mask; before its first
-``update_alpha_mask()`` every in-box sample is shaded (otherwise a freshly initialised field,
-whose weights are all ≈1e-5, would receive no colour gradient). Contributions are accumulated
+Appearance (RGB / feature / DINO heads) is evaluated only at samples with w_k above
+:func:`shading_mask` — TensoRF's ray-marching threshold ``weight_threshold`` — plus each ray's
+peak-weight sample (a freshly initialised field, whose weights are all ≈1e-5, would otherwise
+receive no colour gradient on a black background). The same rule applies at every iteration: there is no special case before the first
+alpha mask. Contributions are accumulated
 with ``index_add`` so no dense (rays × samples × D) tensor is ever built; the feature/DINO heads'
 final affine layer is applied after compositing (exact by linearity, see ``MLPHead.project``).
 
@@ -92,10 +93,26 @@ def sample_along_rays(rays_o, rays_d, aabb, step: float, n_samples: int, near: f
     if perturb:
         u = torch.rand(rays_o.shape[0], 1, device=rays_o.device, dtype=rays_o.dtype, generator=generator)
         k = k + u
-    t = t0[:, None] + delta * k
-    pts = rays_o[:, None, :] + rays_d[:, None, :] * t[..., None]
-    valid = ((pts >= aabb[0]) & (pts <= aabb[1])).all(-1) & (t <= t_out[:, None])
+    t = torch.addcmul(t0[:, None], delta, k)
+    pts = torch.addcmul(rays_o[:, None, :], rays_d[:, None, :], t[..., None])
+    # t ≥ t0 ≥ t_entry, so a sample is inside the box exactly when t ≤ t_exit (a ray that misses the
+    # box has t_exit < t_entry ≤ t): one comparison instead of six per sample
+    valid = t <= t_out[:, None]
     return t, pts, valid, delta
+
+
+def shading_mask(weights: torch.Tensor, valid: torch.Tensor, cfg) -> torch.Tensor:
+    """Bool (N,S): the samples whose appearance is evaluated — w > ``weight_threshold`` (TensoRF's
+    ray-marching threshold), plus each ray's peak-weight sample (where ``cfg.shade_peak``), so that a
+    ray whose weights are all below the threshold (a freshly initialised field, weights ≈1e-5) still
+    gets a colour gradient through its most visible sample: at most one extra sample per ray, and
+    the same rule at every iteration, with or without an alpha mask."""
+    w = weights.detach()
+    shade = w > float(cfg.weight_threshold)
+    if getattr(cfg, "shade_peak", True):
+        peak = w.amax(-1, keepdim=True)
+        shade = shade | ((w >= peak) & (peak > 0))
+    return valid & shade
 
 
 def render_rays(field, rays_o: torch.Tensor, rays_d: torch.Tensor, outputs: Iterable[str] = ALL_OUTPUTS,
@@ -122,7 +139,7 @@ def render_rays(field, rays_o: torch.Tensor, rays_d: torch.Tensor, outputs: Iter
         v = valid.clone()
         v[valid] = field.occupied(pts[valid])
         valid = v
-    G = max(1, int(getattr(cfg, "early_stop_segments", 1))) if field.has_alpha_mask() else 1
+    G = max(1, int(getattr(cfg, "early_stop_segments", 1)))
     seg = -(-S // G)
     parts, masks, tau = [], [], torch.zeros(N, device=rays_o.device, dtype=rays_o.dtype)
     for s0 in range(0, S, seg):  # G ≤ a few segments: early ray termination between them
@@ -148,8 +165,7 @@ def render_rays(field, rays_o: torch.Tensor, rays_d: torch.Tensor, outputs: Iter
 
     heads = outputs & {"rgb", "feature", "dino"}
     if heads:
-        thr = cfg.weight_threshold if field.has_alpha_mask() else 0.0
-        shade = valid & (weights > thr)
+        shade = shading_mask(weights, valid, cfg)
         ray_idx, smp_idx = shade.nonzero(as_tuple=True)
         w = weights[ray_idx, smp_idx].unsqueeze(-1)
         app = field.app_feature(pts[ray_idx, smp_idx])

@@ -52,6 +52,7 @@ class FieldConfig:
     near: float = 0.05
     alpha_mask_threshold: float = 1e-4
     weight_threshold: float = 1e-4
+    shade_peak: bool = True                    # also shade each ray's peak-weight sample (renderer)
     alpha_mask_max_res: int = 200
     early_stop_segments: int = 4               # early ray termination checks per ray (1 = off)
     dense_density_max_voxels: int = 2 ** 24   # evaluate σ from a dense volume up to this grid size
@@ -159,7 +160,8 @@ class SemanticField(nn.Module):
 
     def occupied(self, xyz: torch.Tensor) -> torch.Tensor:
         """Bool (N,) from the alpha mask (all True before the first update)."""
-        return self.tensorf.occupied(self.normalize(xyz))
+        size = self.aabb[1] - self.aabb[0]
+        return self.tensorf.occupied_affine(xyz, 2.0 / size, -1.0 - 2.0 * self.aabb[0] / size)
 
     # ------------------------------------------------------------------ training helpers
     def upsample(self, res_or_voxels) -> list[int]:

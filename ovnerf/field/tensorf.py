@@ -157,9 +157,19 @@ class TensoRFVM(nn.Module):
         """Bool (N,): nearest alpha-mask vertex is occupied (all True when there is no mask)."""
         if not self.has_alpha_mask():
             return torch.ones(xyz.shape[0], dtype=torch.bool, device=xyz.device)
-        res = torch.tensor(self.alpha_mask.shape, device=xyz.device)
-        idx = ((xyz.clamp(-1, 1) + 1) * 0.5 * (res - 1)).round().long()
-        return self.alpha_mask[idx[:, 0], idx[:, 1], idx[:, 2]]
+        return self.occupied_affine(xyz, torch.ones(3, device=xyz.device), -torch.ones(3, device=xyz.device))
+
+    def occupied_affine(self, x: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+        """``occupied(x·scale + offset)`` in one pass (the renderer passes world points and the AABB's
+        normalisation): nearest vertex, its linear index computed in float (exact below 2^24)."""
+        if not self.has_alpha_mask():
+            return torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
+        res = torch.tensor(self.alpha_mask.shape, device=x.device, dtype=x.dtype)
+        half = 0.5 * (res - 1)
+        idx = torch.addcmul((offset + 1) * half, x, scale * half).round_()
+        idx = torch.minimum(idx.clamp_(min=0), res - 1)
+        strides = torch.tensor([res[1] * res[2], res[2], 1], device=x.device, dtype=x.dtype)
+        return self.alpha_mask.reshape(-1)[(idx @ strides).long()]
 
     # ------------------------------------------------------------------ regularisers
     def l1_loss(self) -> torch.Tensor:

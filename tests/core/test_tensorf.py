@@ -36,9 +36,10 @@ def test_shapes_and_resolution():
 
 
 def test_feature_head_composite_equals_dense():
-    """Compositing the hidden layer then projecting == compositing per-sample outputs."""
+    """Compositing the hidden layer then projecting == compositing per-sample outputs (weight
+    threshold 0: every sample is shaded, so the two sums run over the same samples)."""
     torch.manual_seed(1)
-    f = SemanticField(_small_cfg(density_shift=-1.0), ([-1, -1, -1], [1, 1, 1]))
+    f = SemanticField(_small_cfg(density_shift=-1.0, weight_threshold=0.0), ([-1, -1, -1], [1, 1, 1]))
     o = torch.tensor([[0.0, 0.0, -3.0]]).repeat(4, 1)
     d = torch.nn.functional.normalize(torch.randn(4, 3) * 0.2 + torch.tensor([0, 0, 1.0]), dim=-1)
     r = render_rays(f, o, d, outputs=("feature",), return_weights=True)
