@@ -42,6 +42,7 @@ from ovnerf.errors import NotTrainedError, UserError
 from ovnerf.field.renderer import render_image
 from ovnerf.scene.pose_interpolation import validate_pose
 from ovnerf.scene.rays import get_rays, ray_z_scale
+from ovnerf.semantic_point_map import load_point_map
 from ovnerf.semantics.relevancy import text_logits
 
 
@@ -102,7 +103,7 @@ class SemanticMap:
 
     def __init__(self, field, class_names: list[str], text_emb, text_encoder=None,
                  views: list[View] | None = None, device="cpu", temperature: float = 0.1,
-                 chunk: int = 4096):
+                 chunk: int = 4096, point_map=None):
         if field is None:
             raise NotTrainedError("no trained model: run the train action or load a checkpoint first")
         self.field = field
@@ -115,6 +116,7 @@ class SemanticMap:
         self.views = list(views or [])
         self.temperature = float(temperature)
         self.chunk = int(chunk)
+        self.point_map = point_map  # ovnerf.semantic_point_map.SemanticPointMap or None (→ render)
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -134,7 +136,9 @@ class SemanticMap:
             raise
         except Exception as exc:  # torch.load / pickle errors on a corrupt file
             raise UserError(f"checkpoint {path} is corrupt or unreadable ({type(exc).__name__}: {exc})") from None
-        return cls.from_checkpoint_state(state, device=device, text_encoder=text_encoder, views=views)
+        smap = cls.from_checkpoint_state(state, device=device, text_encoder=text_encoder, views=views)
+        smap.point_map = load_point_map(path, smap.field)
+        return smap
 
     @classmethod
     def from_checkpoint_state(cls, state, device="cpu", text_encoder=None, views=None) -> "SemanticMap":
@@ -220,9 +224,14 @@ class SemanticMap:
         out["mask"] = (out["relevancy"] > threshold) & (out["acc"] >= min_acc)
         return out
 
+    def _relevancy_from_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """(..., k) cosine logits [query, negatives…] → (...) relevancy (rendered pixels and point-map
+        points alike)."""
+        return torch.softmax(logits / self.temperature, dim=-1)[..., 0]
+
     def _relevancy_view(self, view: View, emb: torch.Tensor) -> dict:
         r = self._render(view, ("depth", "feature"), self._logits(emb))
-        rel = torch.softmax(r["feature"] / self.temperature, dim=-1)[..., 0]
+        rel = self._relevancy_from_logits(r["feature"])
         return {"relevancy": rel.float().cpu().numpy(), "depth": r["depth"].float().cpu().numpy(),
                 "acc": r["acc"].float().cpu().numpy()}
 
@@ -233,8 +242,19 @@ class SemanticMap:
                  n_grasps: int = 5, top_band: float = 0.03, seed: int = 0, min_acc: float = 0.3,
                  vote_voxel: float = 0.15, vote_ratio: float = 0.34) -> Localization:
         """3D points, boxes, navigation goal and grasps of ``text`` (see module docstring).
-        UserError when the object is not seen in any view."""
+        UserError when the object is not seen in any view. With a point map (and no explicit
+        ``views``) the points come from the map (:mod:`ovnerf.semantic_point_map`), no rendering."""
         emb = self._query_embeddings(text, negatives)
+        finish = dict(max_points=max_points, voxel=voxel, standoff=standoff, ground_z=ground_z,
+                      n_grasps=n_grasps, top_band=top_band, seed=seed)
+        if views is None and self.point_map is not None and len(self.point_map):
+            rel = self._relevancy_from_logits(text_logits(self.point_map.features_f32(), emb.cpu()))
+            P, R, viewers, count = self.point_map.select(rel, threshold, vote_voxel, vote_ratio)
+            if P.shape[0] == 0:
+                raise UserError(f"'{text}' was not found (no point of the semantic point map above relevancy "
+                                f"{threshold})")
+            return _localization(text, P, R, viewers.mean(0), self.point_map.n_views,
+                                 weights=count, **finish)
         views = list(views if views is not None else self.views)
         if not views:
             raise UserError("no views to localise from (no keyframes)")
@@ -264,23 +284,8 @@ class SemanticMap:
             keep_vox = Q
         seen_q = np.unique(V[keep_vox])
         cams = [cams[i] for i in seen_q]
-        pts, rels = [P_all[keep_vox]], [np.concatenate(rels)[keep_vox]]
-        P = np.concatenate(pts).astype(np.float64)
-        R = np.concatenate(rels)
-        keep = largest_component(P, voxel)
-        P, R = P[keep], R[keep]
-        rng = np.random.default_rng(seed)
-        if P.shape[0] > max_points:
-            idx = rng.choice(P.shape[0], max_points, replace=False)
-            P, R = P[idx], R[idx]
-        centroid = P.mean(0)
-        lo, hi = np.percentile(P, 2, axis=0), np.percentile(P, 98, axis=0)
-        obb_c, obb_R, obb_s = gravity_aligned_box(P)
-        nav = nav_goal(centroid, lo, hi, np.mean(cams, axis=0), standoff, ground_z)
-        grasps = top_down_grasps(P, obb_R, n_grasps, top_band)
-        return Localization(text=text, points=P.astype(np.float32), centroid=centroid, aabb_min=lo,
-                            aabb_max=hi, obb_center=obb_c, obb_rotation=obb_R, obb_size=obb_s,
-                            nav_goal=nav, grasps=grasps, score=float(R.mean()), views_used=len(cams))
+        return _localization(text, P_all[keep_vox], np.concatenate(rels)[keep_vox], np.mean(cams, axis=0),
+                             len(cams), **finish)
 
     def field_cloud(self, n: int = 20000, max_side: int = 48, max_views: int = 6) -> tuple[np.ndarray, np.ndarray]:
         """(points (N,3), class ids (N,)) on the field's surfaces, from the training views."""
@@ -307,6 +312,30 @@ class SemanticMap:
 
 
 # ---------------------------------------------------------------------- geometry helpers
+def _localization(text: str, P: np.ndarray, R: np.ndarray, viewer: np.ndarray, views_used: int, *,
+                  max_points: int, voxel: float, standoff: float, ground_z: float, n_grasps: int,
+                  top_band: float, seed: int, weights: np.ndarray | None = None) -> Localization:
+    """Centroid, boxes, navigation goal and grasps from a query's 3D points P (N,3) with relevancy R
+    (rendered or from the point map); ``viewer``: mean camera position of the views that saw it;
+    ``weights``: pixels behind each point (a point map's fused points), for the centroid."""
+    P = np.asarray(P, dtype=np.float64)
+    keep = largest_component(P, voxel)
+    P, R = P[keep], R[keep]
+    w = np.ones(P.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)[keep]
+    rng = np.random.default_rng(seed)
+    if P.shape[0] > max_points:
+        idx = rng.choice(P.shape[0], max_points, replace=False)
+        P, R, w = P[idx], R[idx], w[idx]
+    centroid = (P * w[:, None]).sum(0) / w.sum()
+    lo, hi = np.percentile(P, 2, axis=0), np.percentile(P, 98, axis=0)
+    obb_c, obb_R, obb_s = gravity_aligned_box(P)
+    nav = nav_goal(centroid, lo, hi, viewer, standoff, ground_z)
+    grasps = top_down_grasps(P, obb_R, n_grasps, top_band)
+    return Localization(text=text, points=P.astype(np.float32), centroid=centroid, aabb_min=lo,
+                        aabb_max=hi, obb_center=obb_c, obb_rotation=obb_R, obb_size=obb_s,
+                        nav_goal=nav, grasps=grasps, score=float(R.mean()), views_used=views_used)
+
+
 def _normalize(x: torch.Tensor) -> torch.Tensor:
     return x / x.norm(dim=-1, keepdim=True).clamp_min(1e-8)
 

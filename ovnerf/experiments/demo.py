@@ -310,10 +310,15 @@ def semantic_map_from_trainer(trainer, text_encoder=None):
     """A :class:`ovnerf.query.SemanticMap` over a trainer's field (no checkpoint round-trip)."""
     from ovnerf.query import SemanticMap, View
 
+    from ovnerf.semantic_point_map import field_fingerprint
+
     views = [View(f.K, f.c2w, f.height, f.width) for f in trainer.frames]
     trainer.field.eval()
+    pmap = getattr(trainer, "point_map", None)
+    if pmap is not None and pmap.fingerprint != field_fingerprint(trainer.field):
+        pmap = None  # built before the last training step: the queries render instead
     return SemanticMap(trainer.field, trainer.vocabulary, trainer.text_emb, text_encoder=text_encoder,
-                       views=views, device=trainer.device)
+                       views=views, device=trainer.device, point_map=pmap)
 
 
 def evaluate(smap, store, test_names, progress: bool = True) -> dict:

@@ -43,6 +43,8 @@ import torch.nn.functional as F
 from ovnerf.errors import UserError
 from ovnerf.field.renderer import render_rays
 from ovnerf.field.semantic_field import FieldConfig, SemanticField
+from ovnerf.query import View
+from ovnerf.semantic_point_map import build_point_map, save_point_map
 from ovnerf.training import losses as L
 from ovnerf.training.checkpoint import (capture_rng_state, load_checkpoint, restore_rng_state,
                                         save_checkpoint)
@@ -149,6 +151,7 @@ class Trainer:
         self.iteration = 0
         self.novel: NovelViews | None = None
         self.last_cse_iter = -1
+        self.point_map = None
         self.optimizer = self._make_optimizer(0)
         self._voxels = dict(zip(self.field_cfg.upsample_iters, self.field_cfg.voxel_schedule()))
 
@@ -176,12 +179,26 @@ class Trainer:
         state = {"pseudo": self.bank.pseudo, "novel": self.novel.state() if self.novel is not None else None,
                  "last_cse_iter": self.last_cse_iter}
         views = [[f.K, f.c2w, f.height, f.width] for f in self.frames]
-        return save_checkpoint(path, field=self.field, field_config=self.field_cfg.to_dict(),
-                               vocabulary=self.vocabulary, text_emb=self.text_emb,
-                               train_config=self.cfg.to_dict(), iteration=self.iteration,
-                               optimizer=self.optimizer, rng=capture_rng_state(self.generator),
-                               trainer_state=state, views=views,
-                               meta={**self.meta, "train_views": self.bank.names})
+        out = save_checkpoint(path, field=self.field, field_config=self.field_cfg.to_dict(),
+                              vocabulary=self.vocabulary, text_emb=self.text_emb,
+                              train_config=self.cfg.to_dict(), iteration=self.iteration,
+                              optimizer=self.optimizer, rng=capture_rng_state(self.generator),
+                              trainer_state=state, views=views,
+                              meta={**self.meta, "train_views": self.bank.names})
+        if self.cfg.point_map_views > 0:
+            save_point_map(self.build_point_map(), out)
+        return out
+
+    def build_point_map(self):
+        """The semantic point map of the current field (``self.point_map``; see
+        :mod:`ovnerf.semantic_point_map`), from the training views."""
+        was_training = self.field.training
+        self.field.eval()
+        self.point_map = build_point_map(self.field, [View(f.K, f.c2w, f.height, f.width) for f in self.frames],
+                                         max_views=self.cfg.point_map_views, max_side=self.cfg.point_map_side,
+                                         chunk=self.cfg.render_chunk, iteration=self.iteration)
+        self.field.train(was_training)
+        return self.point_map
 
     def resume(self, path=None) -> int:
         """Restore a checkpoint written by this trainer (same scene/cache); returns the iteration."""

@@ -159,3 +159,31 @@ def test_multiview_votes_outvote_a_confused_view():
     Q = np.concatenate([V[:40] < 3, V[40:] == 3])
     keep = multiview_votes(P, Q, V, voxel=0.15, min_votes=2, ratio=0.34)
     assert keep[:40].sum() == 30 and not keep[40:].any()
+
+
+def test_point_map_agrees_with_rendering_and_is_versioned(smap, tmp_path):
+    """The 3D query answered from the semantic point map (no rendering) finds the table where the
+    rendering path does (centroid within 5 cm); the map file is tied to its field's state."""
+    from ovnerf.semantic_point_map import build_point_map, load_point_map, point_map_path, save_point_map
+
+    rendered = smap.localize("table", max_side=64)
+    pmap = build_point_map(smap.field, smap.views, max_side=64, voxel=0.02)
+    assert pmap.features.dtype == torch.float16 and pmap.fp16_max_cos_error < 1e-3
+    mapped = SemanticMap(smap.field, CLASSES, smap.field.emb, views=smap.views, point_map=pmap)
+    loc = mapped.localize("table")
+    assert np.linalg.norm(loc.centroid - rendered.centroid) < 0.05, (loc.centroid, rendered.centroid)
+    assert np.all(loc.aabb_min > TABLE[0] - 0.1) and np.all(loc.aabb_max < TABLE[1] + 0.1)
+    assert loc.grasps and abs(loc.grasps[0][2, 3] - TABLE[1][2]) < 0.1
+    with pytest.raises(UserError, match="not found"):
+        mapped.localize("table", threshold=0.999999)
+    ck = tmp_path / "checkpoint.pt"
+    save_point_map(pmap, ck)
+    assert point_map_path(ck).is_file()
+    back = load_point_map(ck, smap.field)
+    assert back is not None and torch.equal(back.features, pmap.features)
+    other = BoxField()
+    with torch.no_grad():
+        other.tensorf.density_plane[0].add_(1.0)  # another state of the field: the map is stale
+    assert load_point_map(ck, other) is None
+    point_map_path(ck).write_bytes(b"garbage")
+    assert load_point_map(ck, smap.field) is None

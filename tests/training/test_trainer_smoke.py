@@ -51,6 +51,11 @@ def test_two_stages_progress_and_checkpoint(tiny_scene, tmp_path):
     assert ck["iteration"] == 12 and ck["vocabulary"] == CLASSES and len(ck["views"]) == len(tiny_scene["train"])
     assert torch.allclose(ck["text_emb"], tiny_scene["text_emb"], atol=1e-6)
     assert ck["field"].grid_res == tr.field.grid_res
+    # the semantic point map of the final field is saved beside the checkpoint and matches it
+    from ovnerf.semantic_point_map import load_point_map
+    pmap = load_point_map(res.checkpoint, ck["field"])
+    assert pmap is not None and pmap.iteration == 12  # (12 iterations: no opaque surface yet, few points)
+    assert pmap.features.shape[1] == tr.field.cfg.feature_dim
 
 
 def test_cancellation_writes_checkpoint(tiny_scene, tmp_path):
