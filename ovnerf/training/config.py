@@ -150,6 +150,8 @@ class TrainConfig:
             raise UserError("free_space_weight and free_space_margin must be ≥ 0")
         if not 0 <= self.novel_ray_fraction <= 4:
             raise UserError("novel_ray_fraction must be in [0, 4]")
+        if self.point_map_views < 0 or self.point_map_side < 8:
+            raise UserError("point_map_views must be ≥ 0 and point_map_side ≥ 8")
 
     # ----------------------------------------------------------------- helpers
     @property
