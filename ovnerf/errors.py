@@ -17,3 +17,7 @@ class MissingWeightsError(UserError):
 
 class NotTrainedError(UserError):
     """A query/render was asked before any model was trained or loaded."""
+
+
+class DeadlineExceeded(UserError):
+    """A render / query ran past its deadline and was stopped between ray chunks."""

@@ -190,18 +190,19 @@ class SemanticMap:
         return self.embed([text] + negs)
 
     # ------------------------------------------------------------------ rendering
-    def _render(self, view: View, outputs=("rgb", "depth", "feature"), transform=None) -> dict:
+    def _render(self, view: View, outputs=("rgb", "depth", "feature"), transform=None, deadline=None) -> dict:
         return render_image(self.field, view.K, view.c2w, view.H, view.W, chunk=self.chunk,
-                            device=self.device, outputs=outputs, feature_transform=transform)
+                            device=self.device, outputs=outputs, feature_transform=transform, deadline=deadline)
 
     def _logits(self, emb: torch.Tensor):
         return lambda f: text_logits(f, emb)
 
-    def render(self, K, c2w, H: int, W: int) -> dict:
+    def render(self, K, c2w, H: int, W: int, deadline: float | None = None) -> dict:
         """rgb uint8 H×W×3, depth float32 H×W (metres along the optical axis), labels int16 H×W
-        (vocabulary index, −1 where acc < 0.5), acc float32 H×W."""
+        (vocabulary index, −1 where acc < 0.5), acc float32 H×W. ``deadline`` (time.monotonic()):
+        :class:`~ovnerf.errors.DeadlineExceeded` past it (also for relevancy and localize)."""
         view = check_view(K, c2w, H, W)
-        r = self._render(view, ("rgb", "depth", "feature"), self._logits(self.text_emb))
+        r = self._render(view, ("rgb", "depth", "feature"), self._logits(self.text_emb), deadline)
         acc = r["acc"].float()
         labels = r["feature"].argmax(-1).to(torch.int16)
         labels[acc < 0.5] = -1
@@ -213,14 +214,14 @@ class SemanticMap:
                 "labels": labels.cpu().numpy(), "acc": acc.cpu().numpy()}
 
     def relevancy(self, text: str, negatives: list[str] | None, K, c2w, H: int, W: int,
-                  threshold: float = 0.5, min_acc: float = 0.3) -> dict:
+                  threshold: float = 0.5, min_acc: float = 0.3, deadline: float | None = None) -> dict:
         """relevancy float32 H×W in [0,1], depth (along the ray) float32, acc float32, and
         mask bool H×W = relevancy > threshold and acc ≥ min_acc."""
         view = check_view(K, c2w, H, W)
         if not 0.0 < threshold < 1.0:
             raise UserError(f"relevancy threshold {threshold} must be in (0, 1)")
         emb = self._query_embeddings(text, negatives)
-        out = self._relevancy_view(view, emb)
+        out = self._relevancy_view(view, emb, deadline)
         out["mask"] = (out["relevancy"] > threshold) & (out["acc"] >= min_acc)
         return out
 
@@ -229,8 +230,8 @@ class SemanticMap:
         points alike)."""
         return torch.softmax(logits / self.temperature, dim=-1)[..., 0]
 
-    def _relevancy_view(self, view: View, emb: torch.Tensor) -> dict:
-        r = self._render(view, ("depth", "feature"), self._logits(emb))
+    def _relevancy_view(self, view: View, emb: torch.Tensor, deadline: float | None = None) -> dict:
+        r = self._render(view, ("depth", "feature"), self._logits(emb), deadline)
         rel = self._relevancy_from_logits(r["feature"])
         return {"relevancy": rel.float().cpu().numpy(), "depth": r["depth"].float().cpu().numpy(),
                 "acc": r["acc"].float().cpu().numpy()}
@@ -240,7 +241,7 @@ class SemanticMap:
                  threshold: float = 0.5, max_points: int = 5000, max_views: int = 8, max_side: int = 64,
                  voxel: float = 0.05, standoff: float = 0.6, ground_z: float = 0.0,
                  n_grasps: int = 5, top_band: float = 0.03, seed: int = 0, min_acc: float = 0.3,
-                 vote_voxel: float = 0.15, vote_ratio: float = 0.34) -> Localization:
+                 vote_voxel: float = 0.15, vote_ratio: float = 0.34, deadline: float | None = None) -> Localization:
         """3D points, boxes, navigation goal and grasps of ``text`` (see module docstring).
         UserError when the object is not seen in any view. With a point map (and no explicit
         ``views``) the points come from the map (:mod:`ovnerf.semantic_point_map`), no rendering."""
@@ -263,7 +264,7 @@ class SemanticMap:
         pts, rels, cams, is_q, vid = [], [], [], [], []
         for v in views:
             v = check_view(v.K, v.c2w, v.H, v.W).scaled(max_side)
-            r = self._relevancy_view(v, emb)
+            r = self._relevancy_view(v, emb, deadline)
             surf = (r["acc"] >= min_acc).reshape(-1)
             if not surf.any():
                 continue

@@ -113,6 +113,12 @@ SPECS: tuple[Spec, ...] = (
     Spec("query.max_side", int, "Resolution (longest side, px) of the views used for 3D localisation", range=(8, 2048), groups=_T),
     Spec("query.max_views", int, "Keyframes rendered for 3D localisation", range=(1, 1000), groups=_T),
     Spec("query.ground_z", float, "Height of the floor in the map frame (nav goal z)", range=(-100.0, 100.0), groups=_T),
+    Spec("query.deadline", float, "A query still running after this many seconds is stopped and answered "
+         "success=False (0 = no deadline)", range=(0.0, 3600.0), groups=_T),
+    Spec("render.max_pixels", int, "Largest render / query view (width x height) a request may ask for; "
+         "larger requests are answered success=False", range=(64, 67108864), groups=_T),
+    Spec("render.deadline", float, "A render still running after this many seconds is stopped and answered "
+         "success=False (0 = no deadline)", range=(0.0, 3600.0), groups=_T),
     Spec("render.max_side", int, "Default render resolution (longest side) when no camera_info is given", range=(8, 4096), groups=_T),
     Spec("publish.cloud_period", float, "Period (s) of the class-coloured PointCloud2 (0 = on request only)", range=(0.0, 3600.0), groups=_T),
     Spec("publish.cloud_points", int, "Points in the published cloud", range=(100, 2000000), groups=_T),

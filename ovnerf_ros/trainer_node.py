@@ -2,11 +2,16 @@
 
 - ``/ovnerf/train`` (ovnerf_msgs/action/Train): preprocessing + two-stage training of the scene
   store under ``output_dir`` in a worker thread (:mod:`ovnerf_ros.training_job`); feedback every
-  ``feedback_period`` s (≤ 1 s); cancel stops between iterations and keeps a checkpoint; one goal
-  at a time (others rejected). When it ends, the new checkpoint is served.
+  ``feedback_period`` s (≤ 1 s); cancel stops between iterations; one goal at a time (others
+  rejected). A run trains into its own checkpoint and is served only when it finishes; a
+  cancelled or failed goal keeps serving the previous model.
 - ``/ovnerf/query`` (Query.srv), ``/ovnerf/render`` (RenderView.srv): answered from the served
-  checkpoint (:class:`ovnerf.query.SemanticMap`) while training goes on (separate callback
-  groups on a MultiThreadedExecutor).
+  checkpoint (:class:`ovnerf.query.SemanticMap`) while training goes on. Query, render and the
+  cloud each have their own callback group (MultiThreadedExecutor), so a long render never
+  delays a query. Requests larger than ``render.max_pixels`` are refused; a render / query still
+  running after ``render.deadline`` / ``query.deadline`` s stops between ray chunks and answers
+  success=False. Every number of a request is validated first (intrinsics, pose, threshold,
+  max_points); error messages are cut to a few hundred characters.
 - ``/ovnerf/load_checkpoint`` and ``/ovnerf/publish_cloud`` (std_srvs/Trigger).
 - Topics: ``/ovnerf/semantic_image`` (rgb8), ``/ovnerf/relevancy_image`` (32FC1),
   ``/ovnerf/query_mask`` (mono8), ``/ovnerf/field_cloud`` (PointCloud2, class colours),
@@ -18,14 +23,13 @@ exception escape a callback.
 """
 from __future__ import annotations
 
-import json
 import threading
 import time
 import traceback
 from pathlib import Path
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
@@ -39,17 +43,19 @@ from ovnerf.app.run import RunSpec
 from ovnerf.app.workspace import Workspace
 from ovnerf.errors import NotTrainedError, UserError
 from ovnerf.query import SemanticMap, View, class_palette, colorize_labels
+from ovnerf.scene.input_checks import check_position, check_unit_interval, clip_message
 from ovnerf_msgs.action import Train
 from ovnerf_msgs.msg import ClassColor, TrainingStatus
 from ovnerf_msgs.srv import Query, RenderView
 from ovnerf_ros import conversions as cv
 from ovnerf_ros.parameters import Parameters
-from ovnerf_ros.training_job import TrainingJob, finite, run_spec
+from ovnerf_ros.trainer_outputs import TrainerOutputsMixin
+from ovnerf_ros.training_job import TrainingJob, run_spec
 
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
-class TrainerNode(Node):
+class TrainerNode(TrainerOutputsMixin, Node):
     def __init__(self, node_name: str = "ovnerf_trainer", defaults: dict | None = None, **kwargs):
         super().__init__(node_name, **kwargs)
         self.p = Parameters(self, ("trainer",), defaults)
@@ -62,15 +68,15 @@ class TrainerNode(Node):
         self.job = TrainingJob(self.ws, self.get_logger())
 
         train_group = ReentrantCallbackGroup()
-        srv_group = MutuallyExclusiveCallbackGroup()
-        misc_group = MutuallyExclusiveCallbackGroup()
+        query_group, render_group = MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup()
+        cloud_group, misc_group = MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup()
         self.action = ActionServer(self, Train, "/ovnerf/train", execute_callback=self._execute,
                                    goal_callback=self._on_goal, cancel_callback=lambda _: CancelResponse.ACCEPT,
                                    callback_group=train_group)
-        self.create_service(Query, "/ovnerf/query", self._on_query, callback_group=srv_group)
-        self.create_service(RenderView, "/ovnerf/render", self._on_render, callback_group=srv_group)
+        self.create_service(Query, "/ovnerf/query", self._on_query, callback_group=query_group)
+        self.create_service(RenderView, "/ovnerf/render", self._on_render, callback_group=render_group)
         self.create_service(Trigger, "/ovnerf/load_checkpoint", self._on_load, callback_group=misc_group)
-        self.create_service(Trigger, "/ovnerf/publish_cloud", self._on_publish_cloud, callback_group=srv_group)
+        self.create_service(Trigger, "/ovnerf/publish_cloud", self._on_publish_cloud, callback_group=cloud_group)
         self.pub_semantic = self.create_publisher(Image, "/ovnerf/semantic_image", 2)
         self.pub_relevancy = self.create_publisher(Image, "/ovnerf/relevancy_image", 2)
         self.pub_mask = self.create_publisher(Image, "/ovnerf/query_mask", 2)
@@ -80,7 +86,7 @@ class TrainerNode(Node):
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(self.p["publish.status_period"], self._publish_status, callback_group=misc_group)
         if self.p["publish.cloud_period"] > 0:
-            self.create_timer(self.p["publish.cloud_period"], self._publish_cloud_safe, callback_group=srv_group)
+            self.create_timer(self.p["publish.cloud_period"], self._publish_cloud_safe, callback_group=cloud_group)
         self._load_initial()
         self.get_logger().info(f"serving /ovnerf/train, /ovnerf/query, /ovnerf/render on {self.output_dir} "
                                f"(model: {self.checkpoint or 'none yet'})")
@@ -139,13 +145,26 @@ class TrainerNode(Node):
             raise UserError("no default camera: no keyframes and no views in the checkpoint")
         return views[-1].scaled(self.p["render.max_side"])
 
-    def _request_view(self, smap: SemanticMap, pose, info, use_pose: bool = True) -> View:
-        default = self._default_view(smap) if (not use_pose or info.width == 0) else None
-        c2w = cv.pose_to_matrix(pose, what="camera_pose") if use_pose else default.c2w
-        if info.width == 0:
-            return View(default.K, c2w, default.H, default.W)
-        K, H, W = cv.camera_info_to_K(info)
-        return View(K, c2w, H, W)
+    def _request_view(self, smap: SemanticMap | None, pose, info, use_pose: bool = True) -> View:
+        """The request's camera, validated (pose rigid and within 1e5 m, intrinsics plausible, at
+        most ``render.max_pixels``) before anything is rendered; ``smap`` None: checks only."""
+        c2w = check_position(cv.pose_to_matrix(pose, what="camera_pose"), "camera_pose") if use_pose else None
+        K = None
+        if info.width != 0:
+            K, H, W = cv.camera_info_to_K(info)
+            if H * W > self.p["render.max_pixels"]:
+                raise UserError(f"requested {W}x{H} = {H * W} pixels is more than render.max_pixels = "
+                                f"{self.p['render.max_pixels']}")
+        if smap is None:
+            return None
+        default = self._default_view(smap) if (c2w is None or K is None) else None
+        if K is None:
+            K, H, W = default.K, default.H, default.W
+        return View(K, default.c2w if c2w is None else c2w, H, W)
+
+    def _deadline(self, name: str) -> float | None:
+        s = self.p[name]
+        return time.monotonic() + s if s > 0 else None
 
     # ------------------------------------------------------------------ training
     def _on_goal(self, goal) -> GoalResponse:
@@ -164,7 +183,7 @@ class TrainerNode(Node):
             with self._lock:
                 self.busy = False
         return self.job.execute(goal_handle, self.job_spec(goal_handle.request), self.p["feedback_period"],
-                                lambda path: self._load(Path(path)), finished)
+                                lambda path: self._load(Path(path)), finished, lambda: self.checkpoint)
 
     # ------------------------------------------------------------------ services
     def _answer(self, resp, handler):
@@ -173,10 +192,10 @@ class TrainerNode(Node):
         try:
             handler()
         except UserError as exc:
-            resp.success, resp.message = False, str(exc)
+            resp.success, resp.message = False, clip_message(exc)
         except Exception as exc:  # noqa: BLE001 - reported, the node stays up
             self.get_logger().error(traceback.format_exc())
-            resp.success, resp.message = False, f"internal error: {type(exc).__name__}: {exc}"
+            resp.success, resp.message = False, clip_message(f"internal error: {type(exc).__name__}: {exc}")
         return resp
 
     def _on_query(self, req: Query.Request, resp: Query.Response) -> Query.Response:
@@ -187,14 +206,23 @@ class TrainerNode(Node):
 
     def _query(self, req: Query.Request, resp: Query.Response) -> None:
         t0 = time.time()
+        deadline = self._deadline("query.deadline")
         text = req.text.strip()
         if not text:
             raise UserError("query text is empty")
+        if len(text) > 200 or len(req.negatives) > 64:
+            raise UserError(f"query too long ({len(text)} characters, {len(req.negatives)} negatives; "
+                            f"at most 200 and 64)")
+        thr = self.p["query.threshold"] if req.threshold == 0 else check_unit_interval(req.threshold, "threshold")
+        if not 0.0 < thr < 1.0:
+            raise UserError(f"threshold {thr} must be in (0, 1) (0 = the node's query.threshold)")
+        if req.max_points > 1_000_000:
+            raise UserError(f"max_points {req.max_points} is more than 1000000")
+        self._request_view(None, req.camera_pose, req.camera_info, req.use_pose)   # validate first
         smap = self._require_map()
         view = self._request_view(smap, req.camera_pose, req.camera_info, req.use_pose)
-        thr = float(req.threshold) if req.threshold > 0 else self.p["query.threshold"]
         negatives = [n for n in req.negatives if n.strip()]
-        rel = smap.relevancy(text, negatives, view.K, view.c2w, view.H, view.W, threshold=thr)
+        rel = smap.relevancy(text, negatives, view.K, view.c2w, view.H, view.W, threshold=thr, deadline=deadline)
         mask = rel["mask"].astype(np.uint8) * 255
         header = cv.make_header(self.p["map_frame"], self.get_clock().now().to_msg())
         resp.relevancy = cv.array_to_image(rel["relevancy"].astype(np.float32), "32FC1", header)
@@ -204,7 +232,8 @@ class TrainerNode(Node):
         max_points = int(req.max_points) or self.p["query.max_points"]
         loc = smap.localize(text, negatives, threshold=thr, max_points=max_points,
                             max_views=self.p["query.max_views"], max_side=self.p["query.max_side"],
-                            standoff=self.p["query.standoff"], ground_z=self.p["query.ground_z"])
+                            standoff=self.p["query.standoff"], ground_z=self.p["query.ground_z"],
+                            deadline=deadline)
         resp.score = float(loc.score)
         resp.centroid = cv.point(loc.centroid)
         resp.bbox_min, resp.bbox_max = cv.vector3(loc.aabb_min), cv.vector3(loc.aabb_max)
@@ -222,9 +251,11 @@ class TrainerNode(Node):
                         f"score {loc.score:.2f}, {time.time() - t0:.2f} s")
 
     def _render(self, req: RenderView.Request, resp: RenderView.Response) -> None:
+        deadline = self._deadline("render.deadline")
+        self._request_view(None, req.camera_pose, req.camera_info, True)   # validate first
         smap = self._require_map()
         view = self._request_view(smap, req.camera_pose, req.camera_info, True)
-        out = smap.render(view.K, view.c2w, view.H, view.W)
+        out = smap.render(view.K, view.c2w, view.H, view.W, deadline=deadline)
         header = cv.make_header(self.p["map_frame"], self.get_clock().now().to_msg())
         pal = class_palette(len(smap.class_names))
         lab16 = np.where(out["labels"] < 0, 65535, out["labels"]).astype(np.uint16)
@@ -247,49 +278,5 @@ class TrainerNode(Node):
             self._load(Path(path))
             response.success, response.message = True, f"loaded {path}"
         except UserError as exc:
-            response.success, response.message = False, str(exc)
+            response.success, response.message = False, clip_message(exc)
         return response
-
-    def _publish_cloud(self) -> int:
-        smap = self._require_map()
-        pts, lab = smap.field_cloud(n=self.p["publish.cloud_points"])
-        pal = class_palette(len(smap.class_names))
-        header = cv.make_header(self.p["map_frame"], self.get_clock().now().to_msg())
-        self.pub_cloud.publish(cv.points_to_cloud(pts, pal[lab] if len(pal) else None, header))
-        return int(pts.shape[0])
-
-    def _publish_cloud_safe(self) -> None:
-        try:
-            self._publish_cloud()
-        except UserError:
-            pass
-
-    def _on_publish_cloud(self, request, response):
-        try:
-            n = self._publish_cloud()
-            response.success, response.message = True, f"published {n} points on /ovnerf/field_cloud"
-        except UserError as exc:
-            response.success, response.message = False, str(exc)
-        return response
-
-    # ------------------------------------------------------------------ status
-    def _publish_status(self) -> None:
-        pr, state, message = self.job.progress, self.job.state, self.job.message
-        n_kf = 0
-        try:
-            meta = json.loads((self.scene_dir / "transforms.json").read_text())
-            n_kf = len(meta.get("frames", []))
-        except (OSError, ValueError):
-            pass
-        stamp = self.get_clock().now().to_msg()
-        msg = TrainingStatus(header=cv.make_header(self.p["map_frame"], stamp), state=state,
-                             stage=pr["stage"], iteration=pr["iteration"], total_iterations=pr["total"],
-                             loss=finite(pr["losses"].get("total", float("nan"))), psnr=finite(pr["psnr"]),
-                             eta_s=finite(pr["eta_s"], -1.0), num_keyframes=n_kf, checkpoint=self.checkpoint,
-                             message=message)
-        self.pub_status.publish(msg)
-        st = DiagnosticStatus(name="ovnerf: trainer", hardware_id=str(self.output_dir), message=f"{state}: {message}")
-        st.level = DiagnosticStatus.ERROR if state == "error" else DiagnosticStatus.OK
-        st.values = [KeyValue(key="state", value=state), KeyValue(key="checkpoint", value=self.checkpoint),
-                     KeyValue(key="iteration", value=str(pr["iteration"])), KeyValue(key="keyframes", value=str(n_kf))]
-        self.pub_diag.publish(DiagnosticArray(header=cv.make_header("", stamp), status=[st]))

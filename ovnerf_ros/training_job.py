@@ -19,6 +19,7 @@ import numpy as np
 from ovnerf.app.run import RunResult, RunSpec, Stopped, run
 from ovnerf.app.workspace import Workspace
 from ovnerf.errors import UserError
+from ovnerf.scene.input_checks import clip_message
 from ovnerf_msgs.action import Train
 from ovnerf_ros.parameters import Parameters, train_values
 
@@ -66,10 +67,12 @@ class TrainingJob:
         return fb
 
     def execute(self, goal_handle, spec: RunSpec, period: float, serve: Callable[[str], None],
-                finished: Callable[[], None]) -> Train.Result:
+                finished: Callable[[], None], served_path: Callable[[], str] = lambda: "") -> Train.Result:
         """Run ``spec`` in a worker thread, publishing feedback every ``period`` s; ``serve(path)``
-        loads the new checkpoint, ``finished()`` runs before the goal ends (succeed / canceled /
-        abort). Returns the goal's result."""
+        loads the new checkpoint when the run finished (promoted), ``finished()`` runs before the
+        goal ends (succeed / canceled / abort); ``served_path()`` names the model served so far
+        (said in the message of a cancelled / failed goal). The result's ``iterations_done`` is the
+        model's total; its message also gives the iterations run by this goal."""
         result = Train.Result()
         stop = threading.Event()
         out: dict = {}
@@ -98,26 +101,31 @@ class TrainingJob:
             worker.join(timeout=period)
         res: RunResult | None = out.get("result")
         result.duration_s = float(time.time() - t0)
-        if res is not None and res.checkpoint:
+        previous = served_path() or "no model"
+        if res is not None and res.promoted:      # only a finished run replaces the served model
             try:
                 serve(res.checkpoint)
             except UserError as exc:
                 self.log.error(f"trained checkpoint cannot be served: {exc}")
+        if res is not None:
             result.checkpoint, result.iterations_done = res.checkpoint, res.iterations_done
             result.psnr, result.miou, result.macc = finite(res.psnr), finite(res.miou), finite(res.macc)
         finished()
         if "error" in out:
-            result.success, result.message = False, out["error"]
-            self.state, self.message = ("ready" if self.serving else "error"), out["error"]
+            result.success, result.message = False, clip_message(f"{out['error']}; still serving {previous}")
+            self.state, self.message = ("ready" if self.serving else "error"), result.message
             goal_handle.canceled() if goal_handle.is_cancel_requested else goal_handle.abort()
             return result
-        if res.stopped or goal_handle.is_cancel_requested:
+        if not res.promoted:                      # stopped by a cancel
             result.success = False
-            result.message = f"cancelled at iteration {res.iterations_done}/{res.total}; checkpoint kept: {res.checkpoint}"
+            result.message = (f"cancelled after {res.iterations_run} iterations in this goal (model at "
+                              f"{res.iterations_done}/{res.total}); partial checkpoint {res.checkpoint} not "
+                              f"served; still serving {previous}")
             goal_handle.canceled()
         else:
             result.success = True
-            result.message = f"trained {res.iterations_done} iterations in {result.duration_s:.0f} s"
+            result.message = (f"trained {res.iterations_run} iterations in this goal ({res.iterations_done} in "
+                              f"total) in {result.duration_s:.0f} s; serving {res.checkpoint}")
             goal_handle.succeed()
         self.message = result.message
         self.progress["stage"] = "done" if result.success else self.progress["stage"]

@@ -10,23 +10,32 @@ Steps (each callable on its own; :func:`run` chains them for the ROS Train actio
   when present and compatible), progress callback and cancel poll;
 - :func:`evaluate`: mIoU / mAcc / PSNR on the held-out views (every 10th keyframe).
 
+The served model is never lost (:func:`run`): a run trains into its own directory
+``checkpoints/runs/<UTC time>/`` and replaces ``checkpoints/checkpoint.pt`` (atomically) only
+when it finishes; a cancelled or failed run leaves it as it was. ``resume`` continues the newest
+checkpoint (the served one, or a cancelled / killed run's); the last ``KEEP_RUNS`` run
+directories are kept.
+
 Used by ``ovnerf train`` (commands/train.py), the ROS trainer node (ovnerf_ros/training_job.py),
 ``ovnerf demo`` / ``ablation`` / ``bench`` (ovnerf/experiments/).
 """
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from ovnerf.app.options import field_config, foundation_config, parse_overrides, train_config
-from ovnerf.app.workspace import Workspace
+from ovnerf.app.workspace import CHECKPOINT_NAME, Workspace
 from ovnerf.errors import UserError
 from ovnerf.foundation.registry import build_backends
 from ovnerf.preprocess.cache import PreprocessCache
 from ovnerf.preprocess.pipeline import parse_vocabulary, preprocess_views
 from ovnerf.scene.store import SceneStore
+from ovnerf.training.checkpoint import promote_checkpoint
 from ovnerf.training.evaluate import evaluate_views
 from ovnerf.training.trainer import Progress, Trainer, TrainResult
 
@@ -67,6 +76,11 @@ class RunResult:
     duration_s: float
     miou: float = NAN
     macc: float = NAN
+    iterations_run: int = 0       # iterations this run trained (``iterations_done`` is the model's total)
+    promoted: bool = False        # finished: ``checkpoint`` is now the served checkpoint
+
+
+KEEP_RUNS = 3
 
 
 def build_configs(spec: RunSpec):
@@ -121,13 +135,14 @@ def load_training(ws: Workspace, store: SceneStore) -> TrainingData:
 
 def train(data: TrainingData, tcfg, fcfg, *, regions=None, device="cpu", out_dir=None, resume="no",
           callback: Callable[[Progress], None] | None = None, should_stop: Callable[[], bool] | None = None,
-          meta: dict | None = None, on_resume: Callable[[str], None] | None = None):
+          meta: dict | None = None, on_resume: Callable[[str], None] | None = None, resume_from=None):
     """Train the field; returns (Trainer, TrainResult). ``resume``: ``"no"``, ``"yes"`` (from
-    ``out_dir``'s checkpoint when present; an incompatible one is an error) or ``"compatible"``
-    (when present and compatible, else start afresh); ``on_resume(message)`` hears which."""
+    ``resume_from``, default ``out_dir``'s checkpoint, when present; an incompatible one is an
+    error) or ``"compatible"`` (when present and compatible, else start afresh);
+    ``on_resume(message)`` hears which."""
     trainer = Trainer(data.frames, data.cache, data.text_emb, fcfg, tcfg, region_backend=regions, device=device,
                       out_dir=out_dir, vocabulary=data.vocabulary, meta=meta)
-    ck = trainer.checkpoint_path
+    ck = Path(resume_from) if resume_from is not None else trainer.checkpoint_path
     if resume != "no" and ck is not None and ck.is_file():
         try:
             it = trainer.resume(ck)
@@ -161,8 +176,30 @@ def stage_name(p: Progress) -> str:
     return "stage1" if p.stage == 1 else "stage2_cse"
 
 
+def newest_checkpoint(ws: Workspace, exclude: Path | None = None) -> Path | None:
+    """The most recently written of the served checkpoint and the runs' checkpoints."""
+    found = [p for p in [ws.checkpoint, *ws.checkpoint_dir.glob(f"runs/*/{CHECKPOINT_NAME}")]
+             if p.is_file() and p.parent != exclude]
+    return max(found, key=lambda p: p.stat().st_mtime_ns) if found else None
+
+
+def new_run_dir(ws: Workspace) -> Path:
+    """A fresh ``checkpoints/runs/<UTC time>`` directory; runs beyond the last ``KEEP_RUNS - 1`` removed."""
+    runs = ws.checkpoint_dir / "runs"
+    old = sorted(p for p in runs.glob("*") if p.is_dir()) if runs.is_dir() else []
+    for p in old[:max(len(old) - (KEEP_RUNS - 1), 0)]:
+        shutil.rmtree(p, ignore_errors=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    path, n = runs / stamp, 1
+    while path.exists():
+        path, n = runs / f"{stamp}_{n}", n + 1
+    path.mkdir(parents=True)
+    return path
+
+
 def run(ws: Workspace, spec: RunSpec, report: Report, should_stop: Callable[[], bool]) -> RunResult:
-    """preprocess → train → evaluate (the ROS Train action); progress through ``report``."""
+    """preprocess → train → evaluate (the ROS Train action); progress through ``report``. The
+    result is served (promoted) only when training finished (module docstring)."""
     t0 = time.time()
     store = open_store(ws)
     vocab = parse_vocabulary(spec.vocabulary)
@@ -180,15 +217,20 @@ def run(ws: Workspace, spec: RunSpec, report: Report, should_stop: Callable[[], 
     report("preprocess", 0, n, {}, NAN, NAN)
     preprocess(ws, store, vocab, backends, spec.device, after_view=after_view)
     data = load_training(ws, store)
+    run_dir = new_run_dir(ws)
+    start = newest_checkpoint(ws, exclude=run_dir) if spec.resume else None
     trainer, res = train(
-        data, tcfg, fcfg, regions=backends[1], device=spec.device, out_dir=ws.checkpoint_dir,
-        resume="compatible" if spec.resume else "no", should_stop=should_stop, meta={"scene": str(ws.scene_dir)},
+        data, tcfg, fcfg, regions=backends[1], device=spec.device, out_dir=run_dir, resume_from=start,
+        resume="compatible" if start else "no", should_stop=should_stop, meta={"scene": str(ws.scene_dir)},
         on_resume=lambda m: report("stage1", 0, tcfg.iterations, {}, NAN, NAN, m),
         callback=lambda p: report(stage_name(p), p.iteration, p.total, dict(p.losses), float(p.psnr),
                                   float(p.eta_s), p.message))
     out = RunResult(checkpoint=str(res.checkpoint or ""), iterations_done=int(res.iteration), total=int(res.total),
                     stopped=bool(res.stopped), psnr=float(res.psnr) if res.psnr is not None else NAN,
-                    duration_s=time.time() - t0)
+                    duration_s=time.time() - t0,
+                    iterations_run=int(res.iteration) - int(res.start_iteration))
+    if not res.stopped and res.checkpoint:
+        out.checkpoint, out.promoted = str(promote_checkpoint(res.checkpoint, ws.checkpoint)), True
     if not res.stopped and has_labelled_held_out(store):
         report("evaluate", 0, len(store.split()[1]), {}, NAN, NAN)
         try:

@@ -29,10 +29,12 @@ Features are returned un-normalised (the losses use cosine similarity).
 """
 from __future__ import annotations
 
+import time
 from typing import Callable, Iterable
 
 import torch
 
+from ovnerf.errors import DeadlineExceeded
 from ovnerf.scene.rays import get_rays
 
 ALL_OUTPUTS = ("rgb", "depth", "feature", "dino")
@@ -199,14 +201,16 @@ def render_rays(field, rays_o: torch.Tensor, rays_d: torch.Tensor, outputs: Iter
 def render_image(field, K, c2w, H: int, W: int, chunk: int = 8192, device=None,
                  outputs: Iterable[str] = ("rgb", "depth"), white_bg: bool | None = None,
                  feature_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 out_device=None) -> dict[str, torch.Tensor]:
+                 out_device=None, deadline: float | None = None) -> dict[str, torch.Tensor]:
     """Render a full H×W view (K 3×3, c2w 4×4 OpenCV) in chunks of ``chunk`` rays under no_grad.
 
     Returns a dict of (H,W,…) tensors on ``out_device`` (default: ``device``): "acc" (H,W) plus the
     requested outputs — "rgb" (H,W,3), "depth" (H,W), "feature" (H,W,D), "dino" (H,W,Dd).
     ``feature_transform`` (e.g. ``lambda f: f @ text_emb.T``) is applied to each chunk's feature
     before it is stored, so a full D=512 feature image never needs to exist in memory.
-    Peak memory is bounded by ``chunk`` (plus the outputs themselves).
+    Peak memory is bounded by ``chunk`` (plus the outputs themselves). ``deadline`` (a
+    ``time.monotonic()`` value): past it, :class:`~ovnerf.errors.DeadlineExceeded` is raised
+    before the next chunk.
     """
     device = torch.device(device) if device is not None else field.device
     out_device = device if out_device is None else torch.device(out_device)
@@ -214,6 +218,8 @@ def render_image(field, K, c2w, H: int, W: int, chunk: int = 8192, device=None,
     rays_o, rays_d = get_rays(K, c2w, H, W, device=device)
     parts: dict[str, list[torch.Tensor]] = {}
     for i in range(0, rays_o.shape[0], chunk):
+        if deadline is not None and time.monotonic() > deadline:
+            raise DeadlineExceeded(f"render stopped at its deadline after {i} of {rays_o.shape[0]} rays")
         r = render_rays(field, rays_o[i:i + chunk], rays_d[i:i + chunk], outputs=outputs, white_bg=white_bg)
         if feature_transform is not None and "feature" in r:
             r["feature"] = feature_transform(r["feature"])

@@ -61,13 +61,14 @@ def check_intrinsics(K, height, width, what: str = "camera intrinsics") -> np.nd
         raise UserError(f"{what}: K must be 3x3, got shape {K.shape}")
     if not np.all(np.isfinite(K)):
         raise UserError(f"{what}: K contains NaN or infinite values")
-    if not np.allclose(K[2], (0.0, 0.0, 1.0)) or K[1, 0] != 0.0:
-        raise UserError(f"{what}: K must be [[fx, s, cx], [0, fy, cy], [0, 0, 1]]")
     side = max(h, w)
     lo, hi = FOCAL_RANGE[0] * side, FOCAL_RANGE[1] * side
     for name, f in (("fx", K[0, 0]), ("fy", K[1, 1])):
         if not lo <= f <= hi:
-            raise UserError(f"{what}: {name} = {f:.4g} is outside [{lo:.4g}, {hi:.4g}] for a {w}x{h} image")
+            raise UserError(f"{what}: focal length {name} = {f:.4g} is outside [{lo:.4g}, {hi:.4g}] for a "
+                            f"{w}x{h} image")
+    if not np.allclose(K[2], (0.0, 0.0, 1.0)) or K[1, 0] != 0.0:
+        raise UserError(f"{what}: K must be [[fx, s, cx], [0, fy, cy], [0, 0, 1]]")
     if abs(K[0, 1]) > K[0, 0]:
         raise UserError(f"{what}: skew {K[0, 1]:.4g} is larger than fx")
     if not (-w <= K[0, 2] <= 2 * w and -h <= K[1, 2] <= 2 * h):

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ovnerf.atomic_write import atomic_write_bytes
+from ovnerf.atomic_write import atomic_save, atomic_write_bytes
 from ovnerf.errors import UserError
 
 FORMAT = "ovnerf-checkpoint"
@@ -163,3 +163,16 @@ def _to_cpu(obj):
     if isinstance(obj, np.ndarray):
         return torch.from_numpy(obj)
     return obj
+
+
+def promote_checkpoint(src, dst) -> Path:
+    """Atomically make ``dst`` a copy of the finished checkpoint ``src`` (a reader of ``dst`` sees
+    the old or the new model, never a torn file); returns ``dst``."""
+    src, dst = Path(src), Path(dst)
+    with open(src, "rb") as f:
+        return atomic_save(dst, lambda out: _copy(f, out), make_parents=True)
+
+
+def _copy(fsrc, fdst, block: int = 1 << 20) -> None:
+    while chunk := fsrc.read(block):
+        fdst.write(chunk)

@@ -80,6 +80,7 @@ class TrainResult:
     psnr: float = float("nan")
     elapsed_s: float = 0.0
     iters_per_s: float = 0.0
+    start_iteration: int = 0        # the iteration this call of train() started from (resume)
 
     @property
     def completed(self) -> bool:
@@ -399,4 +400,4 @@ class Trainer:
         done = self.iteration - start_iter
         report("stopped" if stopped else "done")
         return TrainResult(ckpt, self.iteration, total, stopped, losses, psnr, elapsed,
-                           done / elapsed if elapsed > 0 else 0.0)
+                           done / elapsed if elapsed > 0 else 0.0, start_iteration=start_iter)

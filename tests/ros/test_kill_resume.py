@@ -81,7 +81,9 @@ def test_kill9_during_training_then_resume(tmp_path, spawn_ros_process):
         after = SceneStore(tmp_path / "run" / "scene", create=False)
         assert after.names() == names
         assert all(np.array_equal(a, f.image) for a, f in zip(images, after.frames()))
-        ck = load_checkpoint(tmp_path / "run" / "checkpoints" / "checkpoint.pt", build=False)
+        assert not (tmp_path / "run" / "checkpoints" / "checkpoint.pt").exists()   # unfinished: not served
+        partial, = (tmp_path / "run" / "checkpoints" / "runs").glob("*/checkpoint.pt")
+        ck = load_checkpoint(partial, build=False)
         saved = int(ck["iteration"])
         assert saved >= 5 and saved % 5 == 0
 
@@ -96,6 +98,8 @@ def test_kill9_during_training_then_resume(tmp_path, spawn_ros_process):
         first = [f.iteration for f in feedback2 if f.stage == "stage1"][0]
         assert first >= saved, (first, saved)                 # continued, not restarted from 0
         assert int(load_checkpoint(result.checkpoint, build=False)["iteration"]) == ITERS
+        assert result.checkpoint == str(tmp_path / "run" / "checkpoints" / "checkpoint.pt")   # finished: served
+        assert f"trained {ITERS - saved} iterations in this goal ({ITERS} in total)" in result.message
         print(f"\n[kill-9] killed at >= 12 of {ITERS} iterations; checkpoint at {saved}; resumed from {first}")
         node2.stdin.close()
     finally:
