@@ -1,13 +1,26 @@
 """Open-vocabulary queries against a trained semantic field: pixels and 3D coordinates.
 
-Relevancy (per pixel or point, with rendered/queried CLIP feature F̂, L2-normalised, query text
-embedding q and negative embeddings n_1..n_k)::
+Query relevancy (LERF, Kerr et al. 2023), per pixel or point, with the rendered CLIP feature F̂
+(L2-normalised), the query text embedding q and negative embeddings n_1..n_k::
 
-    rel = softmax([cos(q, F̂), cos(n_1, F̂), …, cos(n_k, F̂)] / τ)[0]          (τ = 0.1)
+    rel = min_i  exp(cos(q,F̂)/τ) / (exp(cos(q,F̂)/τ) + exp(cos(n_i,F̂)/τ))      (τ = 0.1)
+        = sigmoid(m/τ),   margin m = min_i (cos(q,F̂) − cos(n_i,F̂))
 
-Default negatives: the rest of the vocabulary (the classes the field was trained with). The
-segmentation label of a pixel is ``argmax_c cos(t_c, F̂)`` over the vocabulary (−1 where the
-rendered opacity ``acc`` < 0.5). The mask of a query is ``rel > threshold`` and ``acc ≥ 0.3``.
+Negatives (``semantics.relevancy.query_negatives``): the canonical "object", "things", "stuff",
+"texture" plus the user's; the query text itself is never a negative. Texts outside the
+vocabulary are embedded by the map's text encoder, rebuilt lazily from the checkpoint's record
+(:class:`ovnerf.foundation.text_encoder_record.LazyTextEncoder`); when it cannot be built, a query
+for a vocabulary word still works with the rest of the vocabulary as negatives (the old rule).
+
+The mask of a query is ``rel > threshold`` (0.5), ``acc ≥ min_acc`` (0.3) and
+``m ≥ peak_fraction · max m`` (0.5; max over the view's surface pixels, or over all views in 3D):
+our addition to LERF, which only ranks. A field's features answer a hypernym of a class almost as
+strongly as the class itself ("couch" also relevant on chairs: rel 0.98 vs 1.0), so an absolute
+threshold on the saturated sigmoid cannot separate them while the margin can; being relative, it
+needs no per-model tuning (real CLIP cosines span a far smaller range than the simulation's).
+
+The segmentation label of a pixel (``render``, evaluation) stays ``argmax_c cos(t_c, F̂)`` over the
+vocabulary (−1 where the rendered opacity ``acc`` < 0.5).
 
 3D localisation: the field is rendered (expected depth + relevancy) at a set of views (the
 training keyframes, at reduced resolution); pixels with ``rel > threshold`` and ``acc ≥ min_acc`` (0.3) are back-projected with their
@@ -40,10 +53,11 @@ from scipy import ndimage
 
 from ovnerf.errors import NotTrainedError, UserError
 from ovnerf.field.renderer import render_image
+from ovnerf.foundation.text_encoder_record import LazyTextEncoder, TextEncoderUnavailable
 from ovnerf.scene.pose_interpolation import validate_pose
 from ovnerf.scene.rays import get_rays, ray_z_scale
 from ovnerf.semantic_point_map import load_point_map
-from ovnerf.semantics.relevancy import text_logits
+from ovnerf.semantics.relevancy import lerf_relevancy, query_negatives, text_logits
 
 
 @dataclass
@@ -161,33 +175,60 @@ class SemanticMap:
             views = [v if isinstance(v, View) else View(*v) for v in cams] if cams else None
         if hasattr(field, "eval"):
             field.eval()
+        if text_encoder is None:  # rebuilt on the first text outside the vocabulary
+            text_encoder = LazyTextEncoder(get("text_encoder"), device=device)
         return cls(field, list(names), emb, text_encoder=text_encoder, views=views, device=device)
+
+    def adopt_text_encoder(self, other: "SemanticMap | None") -> bool:
+        """Use ``other``'s lazily built text encoder (and its embedding cache) when both record the
+        same encoder — a reloaded checkpoint then does not rebuild it. Returns whether it did."""
+        mine, theirs = self.text_encoder, getattr(other, "text_encoder", None)
+        if (isinstance(mine, LazyTextEncoder) and isinstance(theirs, LazyTextEncoder)
+                and mine.record is not None and mine.record == theirs.record):
+            self.text_encoder = theirs
+            return True
+        return False
 
     # ------------------------------------------------------------------ text
     def embed(self, texts: list[str]) -> torch.Tensor:
-        """(k,D) unit embeddings: vocabulary entries from the checkpoint, others via the encoder."""
-        out = []
-        missing = [t for t in texts if t not in self.class_names]
+        """(k,D) unit embeddings: vocabulary entries from the checkpoint, others via the encoder
+        (UserError naming what is missing when it cannot embed them)."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self.class_names]
         enc = {}
         if missing:
             if self.text_encoder is None:
-                raise UserError(f"'{missing[0]}' is not in the vocabulary {self.class_names} and no text "
-                                "encoder is configured to embed new text")
+                raise TextEncoderUnavailable(f"'{missing[0]}' is not in the vocabulary {self.class_names} "
+                                             "and no text encoder is configured to embed new text")
             e = _normalize(self.text_encoder.encode_text(missing).float().to(self.device))
+            if e.shape[-1] != self.text_emb.shape[-1]:
+                raise UserError(f"the text encoder gives D={e.shape[-1]} embeddings, the map has "
+                                f"D={self.text_emb.shape[-1]}")
             enc = dict(zip(missing, e))
-        for t in texts:
-            out.append(self.text_emb[self.class_names.index(t)] if t in self.class_names else enc[t])
-        return torch.stack(out)
+        return torch.stack([self.text_emb[self.class_names.index(t)] if t in self.class_names else enc[t]
+                            for t in texts])
 
-    def _query_embeddings(self, text: str, negatives: list[str] | None) -> torch.Tensor:
+    def query_embeddings(self, text: str, negatives: list[str] | None = None) -> tuple[torch.Tensor, list[str]]:
+        """((1+k, D) embeddings of the query and its negatives, the negative texts) — see the module
+        docstring. Without a usable text encoder a vocabulary word falls back to the rest of the
+        vocabulary (plus any user negatives in it) as negatives."""
         text = (text or "").strip()
         if not text:
             raise UserError("query text is empty")
-        negs = [n.strip() for n in (negatives or []) if n and n.strip()]
-        if not negs:
-            negs = [c for c in self.class_names if c != text]
-        negs = [n for n in dict.fromkeys(negs) if n != text]
-        return self.embed([text] + negs)
+        q = self.embed([text])
+        negs = query_negatives(text, negatives)
+        try:
+            return torch.cat([q, self.embed(negs)]), negs
+        except TextEncoderUnavailable:
+            if text not in self.class_names:
+                raise
+            vocab = query_negatives(text, [c for c in self.class_names] + list(negatives or []))
+            negs = [n for n in vocab if n in self.class_names]
+            if not negs:
+                raise
+            return torch.cat([q, self.embed(negs)]), negs
+
+    def _query_embeddings(self, text: str, negatives: list[str] | None) -> torch.Tensor:
+        return self.query_embeddings(text, negatives)[0]
 
     # ------------------------------------------------------------------ rendering
     def _render(self, view: View, outputs=("rgb", "depth", "feature"), transform=None, deadline=None) -> dict:
@@ -214,34 +255,37 @@ class SemanticMap:
                 "labels": labels.cpu().numpy(), "acc": acc.cpu().numpy()}
 
     def relevancy(self, text: str, negatives: list[str] | None, K, c2w, H: int, W: int,
-                  threshold: float = 0.5, min_acc: float = 0.3, deadline: float | None = None) -> dict:
-        """relevancy float32 H×W in [0,1], depth (along the ray) float32, acc float32, and
-        mask bool H×W = relevancy > threshold and acc ≥ min_acc."""
+                  threshold: float = 0.5, min_acc: float = 0.3, peak_fraction: float = 0.5,
+                  deadline: float | None = None) -> dict:
+        """relevancy float32 H×W in [0,1] (LERF), margin float32 H×W, depth (along the ray)
+        float32, acc float32, and mask bool H×W (rel > threshold, acc ≥ min_acc, margin ≥
+        peak_fraction · the view's peak margin)."""
         view = check_view(K, c2w, H, W)
         if not 0.0 < threshold < 1.0:
             raise UserError(f"relevancy threshold {threshold} must be in (0, 1)")
         emb = self._query_embeddings(text, negatives)
         out = self._relevancy_view(view, emb, deadline)
-        out["mask"] = (out["relevancy"] > threshold) & (out["acc"] >= min_acc)
+        out["mask"] = query_mask(out["relevancy"], out["margin"], out["acc"], threshold, min_acc, peak_fraction)
         return out
 
-    def _relevancy_from_logits(self, logits: torch.Tensor) -> torch.Tensor:
-        """(..., k) cosine logits [query, negatives…] → (...) relevancy (rendered pixels and point-map
-        points alike)."""
-        return torch.softmax(logits / self.temperature, dim=-1)[..., 0]
+    def _relevancy_from_logits(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(..., k) cosine logits [query, negatives…] → (relevancy, margin), both (...): LERF
+        (``semantics.relevancy.lerf_relevancy``), rendered pixels and point-map points alike."""
+        return lerf_relevancy(logits.float(), self.temperature)
 
     def _relevancy_view(self, view: View, emb: torch.Tensor, deadline: float | None = None) -> dict:
         r = self._render(view, ("depth", "feature"), self._logits(emb), deadline)
-        rel = self._relevancy_from_logits(r["feature"])
-        return {"relevancy": rel.float().cpu().numpy(), "depth": r["depth"].float().cpu().numpy(),
-                "acc": r["acc"].float().cpu().numpy()}
+        rel, margin = self._relevancy_from_logits(r["feature"])
+        return {"relevancy": rel.float().cpu().numpy(), "margin": margin.float().cpu().numpy(),
+                "depth": r["depth"].float().cpu().numpy(), "acc": r["acc"].float().cpu().numpy()}
 
     # ------------------------------------------------------------------ 3D
     def localize(self, text: str, negatives: list[str] | None = None, views: list[View] | None = None,
                  threshold: float = 0.5, max_points: int = 5000, max_views: int = 8, max_side: int = 64,
                  voxel: float = 0.05, standoff: float = 0.6, ground_z: float = 0.0,
                  n_grasps: int = 5, top_band: float = 0.03, seed: int = 0, min_acc: float = 0.3,
-                 vote_voxel: float = 0.15, vote_ratio: float = 0.34, deadline: float | None = None) -> Localization:
+                 vote_voxel: float = 0.15, vote_ratio: float = 0.34, peak_fraction: float = 0.5,
+                 deadline: float | None = None) -> Localization:
         """3D points, boxes, navigation goal and grasps of ``text`` (see module docstring).
         UserError when the object is not seen in any view. With a point map (and no explicit
         ``views``) the points come from the map (:mod:`ovnerf.semantic_point_map`), no rendering."""
@@ -249,7 +293,9 @@ class SemanticMap:
         finish = dict(max_points=max_points, voxel=voxel, standoff=standoff, ground_z=ground_z,
                       n_grasps=n_grasps, top_band=top_band, seed=seed)
         if views is None and self.point_map is not None and len(self.point_map):
-            rel = self._relevancy_from_logits(text_logits(self.point_map.features_f32(), emb.cpu()))
+            rel, margin = self._relevancy_from_logits(text_logits(self.point_map.features_f32(), emb.cpu()))
+            q = query_mask(rel.numpy(), margin.numpy(), np.ones(rel.shape[0]), threshold, 0.0, peak_fraction)
+            rel = torch.where(torch.from_numpy(q), rel, torch.zeros_like(rel))  # the mask rule, then select
             P, R, viewers, count = self.point_map.select(rel, threshold, vote_voxel, vote_ratio)
             if P.shape[0] == 0:
                 raise UserError(f"'{text}' was not found (no point of the semantic point map above relevancy "
@@ -261,22 +307,26 @@ class SemanticMap:
             raise UserError("no views to localise from (no keyframes)")
         if len(views) > max_views:
             views = [views[i] for i in np.linspace(0, len(views) - 1, max_views).round().astype(int)]
-        pts, rels, cams, is_q, vid = [], [], [], [], []
+        pts, rels, margins, cams, vid = [], [], [], [], []
         for v in views:
             v = check_view(v.K, v.c2w, v.H, v.W).scaled(max_side)
             r = self._relevancy_view(v, emb, deadline)
             surf = (r["acc"] >= min_acc).reshape(-1)
             if not surf.any():
                 continue
-            q = (r["relevancy"].reshape(-1) > threshold)[surf]
+            n_surf = int(surf.sum())
             o, d = get_rays(v.K, v.c2w, v.H, v.W, device="cpu")
             sel = torch.from_numpy(surf)
             t = torch.from_numpy(r["depth"].reshape(-1)[surf] / np.maximum(r["acc"].reshape(-1)[surf], 1e-6))
             pts.append((o[sel] + d[sel] * t[:, None]).numpy())
             rels.append(r["relevancy"].reshape(-1)[surf])
-            is_q.append(q)
-            vid.append(np.full(q.shape[0], len(cams)))
+            margins.append(r["margin"].reshape(-1)[surf])
+            vid.append(np.full(n_surf, len(cams)))
             cams.append(np.asarray(v.c2w)[:3, 3])
+        is_q = []
+        if pts:  # the mask rule of query_mask, with the peak margin over all views
+            Rm, Mm = np.concatenate(rels), np.concatenate(margins)
+            is_q = [query_mask(Rm, Mm, np.ones_like(Rm), threshold, 0.0, peak_fraction)]
         if not pts or not np.concatenate(is_q).any():
             raise UserError(f"'{text}' was not found (no pixel above relevancy {threshold} in {len(views)} views)")
         P_all, Q, V = np.concatenate(pts).astype(np.float64), np.concatenate(is_q), np.concatenate(vid)
@@ -335,6 +385,19 @@ def _localization(text: str, P: np.ndarray, R: np.ndarray, viewer: np.ndarray, v
     return Localization(text=text, points=P.astype(np.float32), centroid=centroid, aabb_min=lo,
                         aabb_max=hi, obb_center=obb_c, obb_rotation=obb_R, obb_size=obb_s,
                         nav_goal=nav, grasps=grasps, score=float(R.mean()), views_used=views_used)
+
+
+def query_mask(relevancy: np.ndarray, margin: np.ndarray, acc: np.ndarray, threshold: float = 0.5,
+               min_acc: float = 0.3, peak_fraction: float = 0.5, peak: float | None = None) -> np.ndarray:
+    """rel > threshold & acc ≥ min_acc & margin ≥ peak_fraction · peak, peak = the largest margin
+    on surface pixels (acc ≥ min_acc) unless given (e.g. over several views)."""
+    surf = np.asarray(acc) >= min_acc
+    keep = (np.asarray(relevancy) > threshold) & surf
+    if peak is None:
+        peak = float(np.asarray(margin)[surf].max()) if surf.any() else 0.0
+    if peak_fraction > 0 and peak > 0:
+        keep &= np.asarray(margin) >= peak_fraction * peak
+    return keep
 
 
 def _normalize(x: torch.Tensor) -> torch.Tensor:

@@ -112,6 +112,8 @@ class TrainerNode(TrainerOutputsMixin, Node):
 
     def _load(self, path: Path) -> None:
         smap = SemanticMap.load(path, device=self.p["device"])
+        with self._lock:
+            smap.adopt_text_encoder(self.smap)  # same encoder record: keep the built one + its cache
         if not smap.views:
             smap.views = self._store_views()
         with self._lock:

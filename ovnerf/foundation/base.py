@@ -36,6 +36,9 @@ class TextImageBackend(ABC):
     dim: int = 0
     is_simulation: bool = False
     device: torch.device = torch.device("cpu")
+    # the registry keys that rebuild this backend (set by registry.build_text_image); recorded in
+    # the preprocess manifest and the checkpoint so queries can embed new text later
+    build_config: dict | None = None
 
     @abstractmethod
     def encode_text(self, texts: list[str]) -> torch.Tensor:

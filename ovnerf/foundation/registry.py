@@ -44,6 +44,7 @@ class FoundationConfig:
     clip: str = "simulated"
     clip_model: str = "ViT-B-16"
     clip_checkpoint: str | None = None
+    clip_pretrained: str | None = None  # open_clip pretrained tag (e.g. laion2b_s34b_b88k, openai)
     clip_scales: tuple = (0.5, 0.35, 0.2)
     clip_stride: float = 0.5
     clip_grid_stride: int = 16
@@ -215,8 +216,13 @@ def _builder(part: str, cfg: FoundationConfig) -> Callable:
 
 
 def build_text_image(config=None, label_names=None):
+    """The text/image backend; its ``build_config`` (the clip/sim keys) lets a map record and
+    later rebuild its text encoder (:mod:`ovnerf.foundation.text_encoder_record`)."""
+    from ovnerf.foundation.text_encoder_record import TEXT_KEYS
     cfg = resolve(config)
-    return _builder("clip", cfg)(cfg, label_names)
+    backend = _builder("clip", cfg)(cfg, label_names)
+    backend.build_config = {k: getattr(cfg, k) for k in TEXT_KEYS}
+    return backend
 
 
 def build_regions(config=None):

@@ -75,6 +75,8 @@ class SimulatedCLIPTeacher(TextImageBackend):
                                                               else DEFAULT_CONFUSIONS)]
         self.device = torch.device(device)
         self.text_encoder = WordNetTextEncoder(dim=self.dim, seed=self.seed)
+        self.build_config = {"clip": "simulated", "sim_dim": self.dim, "sim_seed": self.seed,
+                             "sim_noise": self.noise, "sim_patch": self.patch}
 
     def fingerprint(self) -> dict:
         return {"name": self.name, "dim": self.dim, "patch": self.patch, "noise": self.noise,

@@ -31,6 +31,7 @@ import torch
 
 from ovnerf.errors import UserError
 from ovnerf.foundation.base import gather_scale
+from ovnerf.foundation.text_encoder_record import record_of
 from ovnerf.preprocess.cache import (FORMAT_VERSION, PreprocessCache, fingerprint_hash,
                                      image_sha, pack_masks, save_npz, unpack_masks)
 from ovnerf.semantics.relevancy import relevancy_map
@@ -106,6 +107,7 @@ def preprocess_views(load_frame: Callable[[str], object], names: Iterable[str], 
                     "not from CLIP", clip.name)
     manifest = {"format": FORMAT_VERSION, "scene": str(scene), "backends": full, "fingerprints": fps,
                 "vocabulary": vocabulary, "is_simulation": bool(clip.is_simulation),
+                "text_encoder": record_of(clip),
                 "views": names, "complete": False, "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     cache.write_manifest(manifest)
     report = PreprocessReport(cache_dir=cache.root, views=names)

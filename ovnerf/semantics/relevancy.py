@@ -36,3 +36,35 @@ def relevancy_logits(features: torch.Tensor, text_emb: torch.Tensor, H: int, W: 
 def relevancy_map(features: torch.Tensor, text_emb: torch.Tensor, H: int, W: int) -> torch.Tensor:
     """(H, W) long class ids (ties → lowest id)."""
     return relevancy_logits(features, text_emb, H, W).argmax(dim=0)
+
+
+# ---------------------------------------------------------------------- LERF query relevancy
+CANONICAL_NEGATIVES = ("object", "things", "stuff", "texture")
+
+
+def _norm_text(t: str) -> str:
+    return " ".join(str(t).lower().split())
+
+
+def query_negatives(text: str, negatives=None) -> list[str]:
+    """The negatives of a query (LERF): the canonical ones ("object", "things", "stuff",
+    "texture") plus the user's, in that order, de-duplicated (case/space-insensitive), never the
+    query text itself — so an empty or self-only user list leaves the canonical negatives."""
+    out, seen = [], {_norm_text(text)}
+    for n in list(CANONICAL_NEGATIVES) + [str(n) for n in (negatives or [])]:
+        k = _norm_text(n)
+        if k and k not in seen:
+            seen.add(k)
+            out.append(n.strip())
+    return out
+
+
+def lerf_relevancy(cos: torch.Tensor, temperature: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
+    """LERF relevancy from (..., 1+k) cosines: [..., 0] with the query, [..., 1:] with the k ≥ 1
+    negatives. Per negative i, the pairwise softmax exp(c_q/τ) / (exp(c_q/τ) + exp(c_i/τ)) =
+    sigmoid((c_q − c_i)/τ); relevancy = its minimum over i (the hardest negative).
+    Returns (relevancy in [0, 1], margin = min_i (c_q − c_i)); both (...)."""
+    if cos.shape[-1] < 2:
+        raise ValueError("LERF relevancy needs at least one negative")
+    margin = (cos[..., :1] - cos[..., 1:]).amin(dim=-1)
+    return torch.sigmoid(margin / temperature), margin

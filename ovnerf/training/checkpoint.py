@@ -12,7 +12,9 @@ A checkpoint is one ``torch.save`` file (a dict of tensors / plain Python values
   plus the trainer's sampling generator state), ``trainer_state`` (pseudo maps of CSE, novel
   views, ...; free-form tensors / lists), ``views`` (training cameras: list of [K (3,3), c2w
   (4,4), H, W], used by the query layer for 3D localisation) and ``meta`` (free-form: scene
-  path, metrics, ...).
+  path, metrics, ...); ``text_encoder`` (the record of the text encoder that produced
+  ``text_emb``, :func:`ovnerf.foundation.text_encoder_record.record_of`; None when unknown), from
+  which the query layer rebuilds it for texts outside the vocabulary.
 
 ``load_checkpoint(path, device)`` returns the payload with two additions: ``field`` (the
 SemanticField rebuilt on ``device``, eval mode; skipped with ``build=False``) and ``views``
@@ -72,7 +74,8 @@ def restore_rng_state(state: dict, generator: torch.Generator | None = None) -> 
 def save_checkpoint(path, *, field, field_config: dict, vocabulary: list[str], text_emb: torch.Tensor,
                     train_config: dict | None = None, iteration: int = 0, optimizer=None,
                     rng: dict | None = None, trainer_state: dict | None = None,
-                    views: list | None = None, meta: dict | None = None) -> Path:
+                    views: list | None = None, meta: dict | None = None,
+                    text_encoder: dict | None = None) -> Path:
     """Atomically write a checkpoint (see module docstring); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -94,6 +97,7 @@ def save_checkpoint(path, *, field, field_config: dict, vocabulary: list[str], t
                    torch.as_tensor(np.asarray(c2w), dtype=torch.float64), int(H), int(W)]
                   for K, c2w, H, W in (views or [])],
         "meta": _plain(meta or {}),
+        "text_encoder": _plain(text_encoder) if text_encoder else None,
     }
     buf = io.BytesIO()
     torch.save(payload, buf)

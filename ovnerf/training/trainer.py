@@ -112,7 +112,8 @@ class Trainer:
 
     def __init__(self, frames, cache, text_emb, field_cfg: FieldConfig | None = None,
                  train_cfg: TrainConfig | None = None, region_backend=None, device="cpu",
-                 out_dir=None, vocabulary: list[str] | None = None, aabb=None, meta: dict | None = None):
+                 out_dir=None, vocabulary: list[str] | None = None, aabb=None, meta: dict | None = None,
+                 text_encoder: dict | None = None):
         self.cfg = train_cfg or TrainConfig()
         self.cfg.validate()
         self.device = torch.device(device)
@@ -120,6 +121,10 @@ class Trainer:
         self.frames = list(frames)
         self.region_backend = region_backend
         self.meta = dict(meta or {})
+        # which text encoder made text_emb (text_encoder_record.record_of): from the argument or
+        # the preprocess manifest; the checkpoint keeps it so queries can embed new text
+        manifest = getattr(cache, "manifest", None)
+        self.text_encoder = text_encoder or (manifest.get("text_encoder") if isinstance(manifest, dict) else None)
         targets = _load_targets(cache, [f.name for f in self.frames])
         self.bank = RayBank(self.frames, targets, device=self.device)
         self.text_emb = F.normalize(torch.as_tensor(np.asarray(text_emb) if not isinstance(text_emb, torch.Tensor)
@@ -185,7 +190,8 @@ class Trainer:
                               train_config=self.cfg.to_dict(), iteration=self.iteration,
                               optimizer=self.optimizer, rng=capture_rng_state(self.generator),
                               trainer_state=state, views=views,
-                              meta={**self.meta, "train_views": self.bank.names})
+                              meta={**self.meta, "train_views": self.bank.names},
+                              text_encoder=self.text_encoder)
         if self.cfg.point_map_views > 0:
             save_point_map(self.build_point_map(), out)
         return out

@@ -9,7 +9,9 @@ import torch
 
 from ovnerf.errors import NotTrainedError, UserError
 from ovnerf.field.semantic_field import FieldConfig, SemanticField
-from ovnerf.query import SemanticMap, View, gravity_aligned_box, largest_component
+from ovnerf.foundation.text_encoder_record import LazyTextEncoder
+from ovnerf.query import SemanticMap, View, gravity_aligned_box, largest_component, query_mask
+from ovnerf.semantics.relevancy import CANONICAL_NEGATIVES, lerf_relevancy, query_negatives
 from ovnerf.scene.conventions import look_at
 
 TABLE = (np.array([0.6, -0.4, 0.0]), np.array([1.4, 0.2, 0.7]))     # centre (1.0, -0.1, 0.35)
@@ -113,7 +115,8 @@ def test_relevancy_map_and_negatives(smap):
     r = smap.relevancy("chair", None, v.K, v.c2w, 24, 32)
     rel = r["relevancy"]
     assert rel.shape == (24, 32) and 0 <= rel.min() and rel.max() <= 1
-    assert np.array_equal(r["mask"], (rel > 0.5) & (r["acc"] >= 0.3))
+    assert np.array_equal(r["mask"], query_mask(rel, r["margin"], r["acc"]))
+    assert not (r["mask"] & ~((rel > 0.5) & (r["acc"] >= 0.3))).any()
     lab = smap.render(v.K, v.c2w, 24, 32)["labels"]
     if (lab == 2).any():
         assert rel[lab == 2].mean() > 0.9 and rel[lab == 0].mean() < 0.1
@@ -187,3 +190,90 @@ def test_point_map_agrees_with_rendering_and_is_versioned(smap, tmp_path):
     assert load_point_map(ck, other) is None
     point_map_path(ck).write_bytes(b"garbage")
     assert load_point_map(ck, smap.field) is None
+
+
+# ---------------------------------------------------------------------- LERF relevancy (hand-made)
+def test_lerf_relevancy_is_min_pairwise_softmax():
+    cos = torch.tensor([[0.9, 0.1, 0.5, 0.2],      # hardest negative: 0.5
+                        [0.2, 0.6, 0.1, 0.0]])     # a negative beats the query
+    rel, margin = lerf_relevancy(cos, temperature=0.1)
+    pair = torch.stack([torch.softmax(torch.stack([cos[:, 0], cos[:, i]], -1) / 0.1, -1)[:, 0]
+                        for i in range(1, 4)], -1)
+    assert torch.allclose(rel, pair.min(-1).values, atol=1e-6)
+    assert torch.allclose(margin, torch.tensor([0.4, -0.4]))
+    assert rel[0] == pytest.approx(1 / (1 + np.exp(-4.0)), abs=1e-6) and rel[1] < 0.02
+    with pytest.raises(ValueError):
+        lerf_relevancy(cos[:, :1])
+
+
+def test_query_negatives_rule():
+    assert query_negatives("mug") == list(CANONICAL_NEGATIVES) == ["object", "things", "stuff", "texture"]
+    assert query_negatives("mug", []) == query_negatives("mug", ["mug", " MUG "]) == list(CANONICAL_NEGATIVES)
+    assert query_negatives("Object", ["cup", "cup", "things"]) == ["things", "stuff", "texture", "cup"]
+
+
+class _HandEncoder:
+    """Hand-made embeddings in the BoxField's 8-D space: e0..e2 the classes wall/table/chair,
+    e3..e6 the canonical negatives, "desk" close to table, "seat" between chair and table."""
+
+    def __init__(self):
+        e = torch.eye(D)
+        self.vec = {"wall": e[0], "table": e[1], "chair": e[2], "object": e[3], "things": e[4],
+                    "stuff": e[5], "texture": e[6], "desk": 0.9 * e[1] + 0.44 * e[7],
+                    "seat": 0.8 * e[2] + 0.3 * e[1] + 0.3 * e[7]}
+        self.calls = 0
+
+    def encode_text(self, texts):
+        self.calls += 1
+        out = []
+        for t in texts:
+            if t not in self.vec:
+                raise UserError(f"unknown word '{t}'")
+            out.append(self.vec[t] / self.vec[t].norm())
+        return torch.stack(out)
+
+
+@pytest.fixture(scope="module")
+def open_map():
+    f = BoxField()
+    f.emb = torch.eye(D)[:3].contiguous()              # classes = e0, e1, e2 of the hand-made space
+    f.feature_head = _ClassHead(f.emb)
+    return SemanticMap(f, CLASSES, f.emb, text_encoder=_HandEncoder(), views=_views())
+
+
+def test_open_vocabulary_query_and_self_negative(open_map):
+    """A word outside the vocabulary ("desk") is answered with the canonical negatives; it finds
+    the table, not the chair or the walls; negatives=[text] is the same query (never the whole scene)."""
+    m = open_map
+    v = _views()[1].scaled(32)
+    lab = m.render(v.K, v.c2w, 24, 32)["labels"]
+    r = m.relevancy("desk", None, v.K, v.c2w, 24, 32)
+    assert r["relevancy"][lab == 1].mean() > 0.99 and r["relevancy"][lab == 0].mean() < 0.6
+    assert r["mask"][lab == 1].mean() > 0.9 and r["mask"][lab != 1].mean() < 0.05
+    same = m.relevancy("desk", ["desk"], v.K, v.c2w, 24, 32)
+    assert np.array_equal(same["mask"], r["mask"])
+    assert same["mask"].mean() < 0.5 * (lab >= 0).mean()
+    loc = m.localize("desk", ["desk"], max_side=48)
+    assert np.all(loc.centroid > TABLE[0] - 0.1) and np.all(loc.centroid < TABLE[1] + 0.1)
+    # "seat" is relevant on the chair AND (less) on the table; the peak rule keeps the chair
+    r = m.relevancy("seat", None, v.K, v.c2w, 24, 32)
+    if (lab == 2).any():
+        assert r["relevancy"][lab == 1].mean() > 0.9 and r["margin"][lab == 2].mean() > r["margin"][lab == 1].mean()
+        assert r["mask"][lab == 2].mean() > 0.9 and r["mask"][lab == 1].mean() < 0.05
+    # vocabulary words keep the checkpoint's embeddings, the encoder is asked only for the rest
+    emb, negs = m.query_embeddings("table", ["chair"])
+    assert negs == list(CANONICAL_NEGATIVES) + ["chair"]
+    assert torch.allclose(emb[0], m.text_emb[1]) and torch.allclose(emb[-1], m.text_emb[2])
+    with pytest.raises(UserError, match="unknown word 'xyzzy'"):
+        m.relevancy("xyzzy", None, v.K, v.c2w, 24, 32)
+
+
+def test_without_a_text_encoder_vocabulary_words_still_work(smap):
+    m = SemanticMap(smap.field, CLASSES, smap.field.emb, text_encoder=LazyTextEncoder(None), views=_views())
+    v = _views()[1].scaled(32)
+    r = m.relevancy("chair", None, v.K, v.c2w, 24, 32)       # rest of the vocabulary as negatives
+    lab = m.render(v.K, v.c2w, 24, 32)["labels"]
+    if (lab == 2).any():
+        assert r["relevancy"][lab == 2].mean() > 0.9 and r["relevancy"][lab == 0].mean() < 0.1
+    with pytest.raises(UserError, match="does not record which text encoder"):
+        m.relevancy("desk", None, v.K, v.c2w, 24, 32)
