@@ -13,7 +13,7 @@ from ovnerf.errors import UserError
 # Order shown in --help. A module that is missing (not built yet) is skipped silently.
 COMMANDS = [
     "doctor", "generate_scene", "import_bag", "preprocess", "train", "render", "eval",
-    "query", "demo", "bench", "ablation",
+    "query", "demo", "bench", "bench_collector", "ablation",
 ]
 
 

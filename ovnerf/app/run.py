@@ -35,6 +35,7 @@ from ovnerf.foundation.registry import build_backends
 from ovnerf.preprocess.cache import PreprocessCache
 from ovnerf.preprocess.pipeline import parse_vocabulary, preprocess_views
 from ovnerf.scene.store import SceneStore
+from ovnerf.semantic_point_map import point_map_path
 from ovnerf.training.checkpoint import promote_checkpoint
 from ovnerf.training.evaluate import evaluate_views
 from ovnerf.training.trainer import Progress, Trainer, TrainResult
@@ -197,6 +198,18 @@ def new_run_dir(ws: Workspace) -> Path:
     return path
 
 
+def promote(checkpoint, served: Path) -> Path:
+    """Make the finished ``checkpoint`` (and its semantic point map) the served one, atomically
+    file by file (the point map first: a reader between the two sees a map whose fingerprint does
+    not match the old field and ignores it)."""
+    src_map, dst_map = point_map_path(checkpoint), point_map_path(served)
+    if src_map.is_file():
+        promote_checkpoint(src_map, dst_map)
+    elif dst_map.is_file():
+        dst_map.unlink()
+    return promote_checkpoint(checkpoint, served)
+
+
 def run(ws: Workspace, spec: RunSpec, report: Report, should_stop: Callable[[], bool]) -> RunResult:
     """preprocess → train → evaluate (the ROS Train action); progress through ``report``. The
     result is served (promoted) only when training finished (module docstring)."""
@@ -230,7 +243,7 @@ def run(ws: Workspace, spec: RunSpec, report: Report, should_stop: Callable[[], 
                     duration_s=time.time() - t0,
                     iterations_run=int(res.iteration) - int(res.start_iteration))
     if not res.stopped and res.checkpoint:
-        out.checkpoint, out.promoted = str(promote_checkpoint(res.checkpoint, ws.checkpoint)), True
+        out.checkpoint, out.promoted = str(promote(res.checkpoint, ws.checkpoint)), True
     if not res.stopped and has_labelled_held_out(store):
         report("evaluate", 0, len(store.split()[1]), {}, NAN, NAN)
         try:

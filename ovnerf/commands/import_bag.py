@@ -24,7 +24,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--class-names", default="", help="comma-separated names of the label ids")
     p.add_argument("--map-frame", default="map")
     p.add_argument("--camera-frame", default="", help="camera optical frame ('' = each image's frame_id)")
-    p.add_argument("--tolerance", type=float, default=0.05, help="s; nearest pose allowed outside the TF interval")
+    p.add_argument("--tolerance", type=float, default=0.05,
+                   help="s; depth/label image pairing (poses are always interpolated between transforms)")
     p.add_argument("--min-translation", type=float, default=0.0, help="keyframe threshold (m); 0 = every frame")
     p.add_argument("--min-rotation", type=float, default=0.0, help="keyframe threshold (deg)")
     p.add_argument("--min-sharpness", type=float, default=0.0, help="blur gate: variance of Laplacian (0 = off)")

@@ -35,6 +35,8 @@ def test_cancel_and_failure_keep_the_served_model(out):
     first = run(Workspace(out), spec(out, 4, resume=False), quiet, lambda: False)
     assert first.promoted and first.checkpoint == str(served)
     assert (first.iterations_run, first.iterations_done) == (4, 4)
+    run_maps = list((out / "checkpoints" / "runs").glob("*/checkpoint.pointmap.pt"))
+    assert (out / "checkpoints" / "checkpoint.pointmap.pt").is_file() == bool(run_maps)   # promoted with it
     before = served.read_bytes()
 
     polls = {"training": False, "n": 0}
