@@ -3,6 +3,11 @@
 Sections (each figure is the **median over ``repeats``** runs unless stated):
 
 1. **machine**: CPU model, logical cores, torch version and threads, device.
+1b. **peer** (``ovnerf.field.peer_bench``): our training step against the **TensoRF reference
+   step** (``ovnerf.field.tensorf_reference``: the paper's algorithm on our parameters — nerfstudio
+   cannot be installed beside our pins), interleaved in this process at equal grid, samples and
+   rays, per phase (before the alpha mask, after it, semantic): min over repeats and the ratio;
+   peak memory of each configuration from its own process (not with ``quick``).
 2. **field** (``ovnerf.field.benchmark.bench_field``): one training step of the semantic field
    (forward + backward + Adam, RGB + CLIP feature + DINO outputs) at ``n_rays`` rays on the CPU
    preset field, rendering one 640×480 view (RGB, depth, segmentation), and **the same training
@@ -12,7 +17,9 @@ Sections (each figure is the **median over ``repeats``** runs unless stated):
    distribution + regression) at ``n_rays`` rays, CPU preset, on 4 views of the demo room
    (160×120) whose targets come from the simulated teacher — iterations/s and ms/iteration.
 4. **query**: latency of ``SemanticMap.relevancy`` (one 160×120 view) and of
-   ``SemanticMap.localize`` (3D: ≤8 keyframes at ≤64 px) on the field of a trained checkpoint
+   ``SemanticMap.localize`` — from the semantic point map saved beside the checkpoint (built here
+   and timed when absent), median over every vocabulary class, and by rendering (≤8 keyframes at
+   ≤64 px, the path before the point map) — on the field of a trained checkpoint
    (``checkpoint``; default ``demo_out/model/checkpoint.pt`` when present), else on the
    benchmark's synthetic wall field (then the query figures are marked *synthetic*).
 5. **preprocess** (``ovnerf.foundation.benchmark.bench_backends``): seconds per 640×480 frame and
@@ -106,6 +113,17 @@ def bench_field_section(device, n_rays: int, repeats: int, iters: int) -> dict:
     return out
 
 
+def bench_peer_section(device, n_rays: int, repeats: int, quick: bool) -> dict:
+    from ovnerf.field.peer_bench import METHODS, PHASES, bench_peer, peak_memory
+
+    res = bench_peer(device=device, n_rays=n_rays, repeats=repeats)
+    if not quick:
+        for phase in PHASES:
+            for m in METHODS:
+                res["phases"][phase][f"{m}_peak_mb"] = peak_memory(phase, m, device, n_rays)
+    return res
+
+
 def _demo_views(tmp: Path, n: int = 4, width: int = 160, height: int = 120):
     from ovnerf.synthetic.generate import generate_room_scene
     from ovnerf.scene.store import SceneStore
@@ -177,17 +195,36 @@ def bench_query_section(device, repeats: int, checkpoint=None, fallback_field=No
     K[1] *= sy
     K[2] = [0, 0, 1]
     text = smap.class_names[min(7, len(smap.class_names) - 1)]
+
+    def loc(name, views=None):
+        try:
+            smap.localize(name, views=views)
+        except UserError:
+            pass
+    build_s = None
     with PeakRSS() as mem:
         rel_s, _ = _time(lambda: smap.relevancy(text, None, K, v.c2w, 120, 160), repeats)
-
-        def loc():
-            try:
-                smap.localize(text)
-            except UserError:
-                pass
-        loc_s, _ = _time(loc, repeats)
+        render_loc_s, _ = _time(lambda: loc(text, smap.views), repeats)  # the rendering path
+        if smap.point_map is None:
+            from ovnerf.semantic_point_map import build_point_map
+            t0 = time.perf_counter()
+            smap.point_map = build_point_map(smap.field, smap.views, device=device)
+            build_s = time.perf_counter() - t0
+        pm = smap.point_map
+        loc(text)  # first query converts the fp16 features once
+        lat = []
+        for _ in range(max(1, repeats)):
+            for name in smap.class_names:  # "any text": every vocabulary entry
+                t0 = time.perf_counter()
+                loc(name)
+                lat.append(time.perf_counter() - t0)
     return {"source": source, "synthetic": synthetic, "text": text, "relevancy_160x120_s": rel_s,
-            "localize_s": loc_s, "repeats": max(1, repeats), "peak_rss_mb": mem.peak_mb}
+            "localize_s": _median(lat), "localize_max_s": max(lat), "localize_texts": len(smap.class_names),
+            "localize_render_s": render_loc_s, "point_map_points": len(pm),
+            "point_map_mb": sum(t.numel() * t.element_size() for t in (pm.points, pm.features, pm.colors, pm.viewers,
+                                                                         pm.count, pm.view_mask)) / 2 ** 20,
+            "point_map_build_s": build_s, "point_map_fp16_max_cos_error": pm.fp16_max_cos_error,
+            "repeats": max(1, repeats), "peak_rss_mb": mem.peak_mb}
 
 
 def bench_preprocess_section(device, repeats: int, quick: bool) -> dict:
@@ -207,7 +244,7 @@ def crop_counts_640() -> dict:
 
 # ---------------------------------------------------------------------------- driver
 def run_bench(device="cpu", quick: bool = False, repeats: int | None = None, n_rays: int = 4096,
-              checkpoint=None, sections=("field", "trainer", "query", "preprocess"), print_fn=print) -> dict:
+              checkpoint=None, sections=("peer", "field", "trainer", "query", "preprocess"), print_fn=print) -> dict:
     """Run the benchmark sections; prints as it goes and returns every figure in a dict."""
     from ovnerf.experiments.demo import machine_description
 
@@ -220,6 +257,17 @@ def run_bench(device="cpu", quick: bool = False, repeats: int | None = None, n_r
     with tempfile.TemporaryDirectory(prefix="ovnerf-bench-") as tmp:
         tmp = Path(tmp)
         trainer = None
+        if "peer" in sections:
+            r = bench_peer_section(device, n_rays, repeats, quick)
+            out["peer"] = r
+            from ovnerf.field.peer_bench import format_peer
+            p("\n[peer] ours vs the TensoRF reference step (ratio = TensoRF time / ours; > 1: ours faster)")
+            for line in format_peer(r):
+                p(line)
+            if not quick:
+                p("    peak memory, one process per configuration: " + "; ".join(
+                    f"{ph} {q.get('tensorf_peak_mb', float('nan')):.0f}/{q.get('ours_peak_mb', float('nan')):.0f} MiB"
+                    for ph, q in r["phases"].items()) + " (TensoRF/ours)")
         if "field" in sections:
             r = bench_field_section(device, n_rays, repeats, iters=2 if quick else 3)
             out["field"] = r
@@ -242,8 +290,15 @@ def run_bench(device="cpu", quick: bool = False, repeats: int | None = None, n_r
             r = bench_query_section(device, repeats, checkpoint, trainer)
             out["query"] = r
             p(f"\n[query] on {r['source']}")
-            p(f"  relevancy '{r['text']}' 160x120: {1000 * r['relevancy_160x120_s']:.0f} ms; "
-              f"3D localize: {1000 * r['localize_s']:.0f} ms; peak RSS {r['peak_rss_mb']:.0f} MiB")
+            p(f"  relevancy '{r['text']}' 160x120: {1000 * r['relevancy_160x120_s']:.0f} ms; peak RSS "
+              f"{r['peak_rss_mb']:.0f} MiB")
+            built = ("" if r["point_map_build_s"] is None else
+                     f", built here in {r['point_map_build_s']:.2f} s (none beside the checkpoint)")
+            p(f"  3D localize from the point map: {1000 * r['localize_s']:.1f} ms median over "
+              f"{r['localize_texts']} texts x {r['repeats']} (max {1000 * r['localize_max_s']:.1f} ms); by rendering "
+              f"'{r['text']}': {1000 * r['localize_render_s']:.0f} ms")
+            p(f"  point map: {r['point_map_points']} points, {r['point_map_mb']:.1f} MiB (fp16 features, max "
+              f"cosine error {r['point_map_fp16_max_cos_error']:.1e}){built}")
         del trainer
         if "preprocess" in sections:
             r = bench_preprocess_section(device, repeats, quick)

@@ -29,3 +29,43 @@ def test_bench_field_reports_figures():
     for k in ("train_it_s", "train_peak_mem_mb", "render_s", "render_peak_mem_mb", "naive_it_s", "speedup"):
         assert res[k] > 0, k
     assert "it/s" in format_bench(res)
+
+
+def test_peer_bench_reports_a_ratio_per_phase():
+    from ovnerf.field.peer_bench import PHASES, bench_peer, format_peer
+
+    res = bench_peer("cpu", n_rays=64, cfg=_tiny(), repeats=1)
+    assert set(res["phases"]) == set(PHASES)
+    for r in res["phases"].values():
+        assert r["ours_s"] > 0 and r["tensorf_s"] > 0 and r["ratio"] == r["tensorf_s"] / r["ours_s"]
+    assert all(p in "\n".join(format_peer(res)) for p in PHASES)
+
+
+def test_paper_scale_bench_runs_the_same_path_at_toy_size(capsys):
+    """`--paper-scale` is GPU-only from the CLI (one line, exit 0 without CUDA); its code path is
+    device-agnostic and runs here at toy size."""
+    from types import SimpleNamespace
+
+    from ovnerf.commands.bench import run
+    from ovnerf.experiments.paper_scale import bench_paper_scale
+
+    tiny = dict(n_voxels_init=12 ** 3, n_voxels_final=16 ** 3, max_samples=24, feature_hidden=16, rgb_hidden=16,
+                dino_hidden=8, app_components=(4, 4, 4), density_components=(2, 2, 2))
+    class OneHotTeacher:  # targets straight from the labels (the simulated teacher loads WordNet: slow)
+        emb = torch.nn.functional.normalize(torch.randn(40, 16, generator=torch.Generator().manual_seed(0)), dim=-1)
+
+        def multiscale_features(self, f):
+            return self.emb[torch.as_tensor(f.labels, dtype=torch.long).clamp(0, 39)][None]
+
+        def encode_text(self, names):
+            return self.emb[:len(names)]
+
+    r = bench_paper_scale("cpu", iterations=2, batch_rays=64, width=32, height=24, views=2, field_overrides=tiny,
+                          teacher=OneHotTeacher(), print_fn=None)
+    assert r["iterations"] == 2 and r["train_s"] > 0 and r["render_s"] > 0 and r["query_ms"] > 0
+    args = SimpleNamespace(only="peer", repeats=None, rays=64, threads=0, paper_scale=True, device="cpu",
+                           iterations=2, views=2, json=None, quick=True, checkpoint=None)
+    if not torch.cuda.is_available():
+        assert run(args) == 0
+        out = capsys.readouterr().out.strip().splitlines()
+        assert len(out) == 1 and out[0].startswith("no CUDA device")
