@@ -8,7 +8,8 @@
 - ``/ovnerf/query`` (Query.srv), ``/ovnerf/render`` (RenderView.srv): answered from the served
   checkpoint (:class:`ovnerf.query.SemanticMap`) while training goes on. Query, render and the
   cloud each have their own callback group (MultiThreadedExecutor), so a long render never
-  delays a query. Requests larger than ``render.max_pixels`` are refused; a render / query still
+  delays a query; requests are validated before they queue for anything, and a second render
+  (query) while one runs is refused at once (busy) instead of waiting. Requests larger than ``render.max_pixels`` are refused; a render / query still
   running after ``render.deadline`` / ``query.deadline`` s stops between ray chunks and answers
   success=False. Every number of a request is validated first (intrinsics, pose, threshold,
   max_points); error messages are cut to a few hundred characters.
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import threading
 import time
-import traceback
 from pathlib import Path
 
 import numpy as np
@@ -42,20 +42,21 @@ from visualization_msgs.msg import MarkerArray
 from ovnerf.app.run import RunSpec
 from ovnerf.app.workspace import Workspace
 from ovnerf.errors import NotTrainedError, UserError
-from ovnerf.query import SemanticMap, View, class_palette, colorize_labels
-from ovnerf.scene.input_checks import check_position, check_unit_interval, clip_message
+from ovnerf.query import SemanticMap, class_palette, colorize_labels
+from ovnerf.scene.input_checks import check_unit_interval, clip_message
 from ovnerf_msgs.action import Train
 from ovnerf_msgs.msg import ClassColor, TrainingStatus
 from ovnerf_msgs.srv import Query, RenderView
 from ovnerf_ros import conversions as cv
 from ovnerf_ros.parameters import Parameters
+from ovnerf_ros.service_requests import ServiceRequestsMixin
 from ovnerf_ros.trainer_outputs import TrainerOutputsMixin
 from ovnerf_ros.training_job import TrainingJob, run_spec
 
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
-class TrainerNode(TrainerOutputsMixin, Node):
+class TrainerNode(ServiceRequestsMixin, TrainerOutputsMixin, Node):
     def __init__(self, node_name: str = "ovnerf_trainer", defaults: dict | None = None, **kwargs):
         super().__init__(node_name, **kwargs)
         self.p = Parameters(self, ("trainer",), defaults)
@@ -68,8 +69,9 @@ class TrainerNode(TrainerOutputsMixin, Node):
         self.job = TrainingJob(self.ws, self.get_logger())
 
         train_group = ReentrantCallbackGroup()
-        query_group, render_group = MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup()
+        query_group, render_group = ReentrantCallbackGroup(), ReentrantCallbackGroup()   # one at a time: _exclusive
         cloud_group, misc_group = MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup()
+        self._query_lock, self._render_lock = threading.Lock(), threading.Lock()
         self.action = ActionServer(self, Train, "/ovnerf/train", execute_callback=self._execute,
                                    goal_callback=self._on_goal, cancel_callback=lambda _: CancelResponse.ACCEPT,
                                    callback_group=train_group)
@@ -127,47 +129,6 @@ class TrainerNode(TrainerOutputsMixin, Node):
             raise NotTrainedError("no trained model yet: run the /ovnerf/train action or /ovnerf/load_checkpoint")
         return smap
 
-    def _store_views(self) -> list[View]:
-        try:
-            from ovnerf.scene.store import SceneStore
-            store = SceneStore(self.scene_dir, create=False)
-        except UserError:
-            return []
-        out = []
-        for n in store.names():
-            K, H, W = store.intrinsics(n)
-            out.append(View(K, store.pose(n), H, W))
-        return out
-
-    def _default_view(self, smap: SemanticMap) -> View:
-        """The last keyframe of the store (the collector may still be adding), else the last
-        training view of the checkpoint; scaled to render.max_side."""
-        views = self._store_views() or smap.views
-        if not views:
-            raise UserError("no default camera: no keyframes and no views in the checkpoint")
-        return views[-1].scaled(self.p["render.max_side"])
-
-    def _request_view(self, smap: SemanticMap | None, pose, info, use_pose: bool = True) -> View:
-        """The request's camera, validated (pose rigid and within 1e5 m, intrinsics plausible, at
-        most ``render.max_pixels``) before anything is rendered; ``smap`` None: checks only."""
-        c2w = check_position(cv.pose_to_matrix(pose, what="camera_pose"), "camera_pose") if use_pose else None
-        K = None
-        if info.width != 0:
-            K, H, W = cv.camera_info_to_K(info)
-            if H * W > self.p["render.max_pixels"]:
-                raise UserError(f"requested {W}x{H} = {H * W} pixels is more than render.max_pixels = "
-                                f"{self.p['render.max_pixels']}")
-        if smap is None:
-            return None
-        default = self._default_view(smap) if (c2w is None or K is None) else None
-        if K is None:
-            K, H, W = default.K, default.H, default.W
-        return View(K, default.c2w if c2w is None else c2w, H, W)
-
-    def _deadline(self, name: str) -> float | None:
-        s = self.p[name]
-        return time.monotonic() + s if s > 0 else None
-
     # ------------------------------------------------------------------ training
     def _on_goal(self, goal) -> GoalResponse:
         with self._lock:
@@ -188,18 +149,6 @@ class TrainerNode(TrainerOutputsMixin, Node):
                                 lambda path: self._load(Path(path)), finished, lambda: self.checkpoint)
 
     # ------------------------------------------------------------------ services
-    def _answer(self, resp, handler):
-        """Run ``handler()`` (which fills ``resp``); any error becomes ``success=False`` + reason
-        (a UserError's message as is; anything else 'internal error', traceback logged)."""
-        try:
-            handler()
-        except UserError as exc:
-            resp.success, resp.message = False, clip_message(exc)
-        except Exception as exc:  # noqa: BLE001 - reported, the node stays up
-            self.get_logger().error(traceback.format_exc())
-            resp.success, resp.message = False, clip_message(f"internal error: {type(exc).__name__}: {exc}")
-        return resp
-
     def _on_query(self, req: Query.Request, resp: Query.Response) -> Query.Response:
         return self._answer(resp, lambda: self._query(req, resp))
 
@@ -221,6 +170,10 @@ class TrainerNode(TrainerOutputsMixin, Node):
         if req.max_points > 1_000_000:
             raise UserError(f"max_points {req.max_points} is more than 1000000")
         self._request_view(None, req.camera_pose, req.camera_info, req.use_pose)   # validate first
+        with self._exclusive(self._query_lock, "query"):
+            self._run_query(req, resp, text, thr, deadline, t0)
+
+    def _run_query(self, req, resp, text: str, thr: float, deadline, t0: float) -> None:
         smap = self._require_map()
         view = self._request_view(smap, req.camera_pose, req.camera_info, req.use_pose)
         negatives = [n for n in req.negatives if n.strip()]
@@ -257,7 +210,8 @@ class TrainerNode(TrainerOutputsMixin, Node):
         self._request_view(None, req.camera_pose, req.camera_info, True)   # validate first
         smap = self._require_map()
         view = self._request_view(smap, req.camera_pose, req.camera_info, True)
-        out = smap.render(view.K, view.c2w, view.H, view.W, deadline=deadline)
+        with self._exclusive(self._render_lock, "render"):
+            out = smap.render(view.K, view.c2w, view.H, view.W, deadline=deadline)
         header = cv.make_header(self.p["map_frame"], self.get_clock().now().to_msg())
         pal = class_palette(len(smap.class_names))
         lab16 = np.where(out["labels"] < 0, 65535, out["labels"]).astype(np.uint16)

@@ -60,7 +60,14 @@ def test_queries_answered_while_a_large_render_runs(harness, tmp_path):
         assert not r.success and why in r.message, (why, r.message)
         assert len(r.message) <= 400                            # never the 100 kB input echoed back
         answered_during_render += not render.done()
-    assert answered_during_render == len(bad_queries(c2w))      # none waited for the render
+    nan_pose = cv.matrix_to_pose(c2w)
+    nan_pose.position.x = float("nan")
+    for req, why in ((RenderView.Request(camera_pose=nan_pose), "NaN"),
+                     (RenderView.Request(camera_pose=cv.matrix_to_pose(c2w)), "another render is running")):
+        r = call(h, RenderView, "/ovnerf/render", req)          # renders too: refused, not queued
+        assert not r.success and why in r.message, (why, r.message)
+        answered_during_render += not render.done()
+    assert answered_during_render == len(bad_queries(c2w)) + 2  # none waited for the render
     wait_for(render.done, timeout=120, what="render answer")
     res = render.result()
     assert not res.success and "deadline" in res.message       # stopped between chunks at 10 s
