@@ -1,7 +1,10 @@
-"""`ovnerf eval CKPT --scene SCENE`: mIoU / mAcc / PSNR of a trained field on held-out views.
+"""`ovnerf eval CKPT --scene SCENE`: PSNR / SSIM (+ mIoU / mAcc with labels) of a trained field on held-out views.
 
-Ground truth: the scene's ``labels/`` (class ids of ``transforms.json["ovnerf_classes"]``, mapped
-to the checkpoint's vocabulary by name). Held-out views: every 10th frame (``--views test``).
+Colour: PSNR and SSIM against the scene's images, for every scene. Segmentation, only when the
+scene has ``labels/`` and the field was trained with semantics: class ids of
+``transforms.json["ovnerf_classes"]``, mapped to the checkpoint's vocabulary by name. Held-out
+views: every 10th frame (``--views test``). Metrics that were not measured are left out of
+``--json`` (never NaN).
 """
 from __future__ import annotations
 
@@ -9,10 +12,10 @@ from pathlib import Path
 
 
 def add_parser(subparsers):
-    p = subparsers.add_parser("eval", help="evaluate a trained field on held-out views (mIoU, mAcc, PSNR)",
+    p = subparsers.add_parser("eval", help="evaluate a trained field on held-out views (PSNR, SSIM, mIoU, mAcc)",
                               description=__doc__.split("\n\n")[0])
     p.add_argument("checkpoint", type=Path, help="checkpoint.pt written by `ovnerf train`")
-    p.add_argument("--scene", type=Path, required=True, help="scene directory with labels/")
+    p.add_argument("--scene", type=Path, required=True, help="scene directory (labels/ optional)")
     p.add_argument("--views", choices=["test", "train", "all"], default="test", help="which views (default test)")
     p.add_argument("--json", type=Path, default=None, help="also write the metrics to this JSON file")
     p.add_argument("--chunk", type=int, default=8192, help="rays per rendering chunk")
@@ -23,7 +26,6 @@ def add_parser(subparsers):
 
 def run(args) -> int:
     import json
-    import math
 
     from tqdm import tqdm
 
@@ -38,8 +40,6 @@ def run(args) -> int:
     ck = load_checkpoint(args.checkpoint, device=args.device)
     store = SceneStore(args.scene, create=False)
     frames = store.frames(select_views(store, args.views))
-    if not any(f.labels is not None for f in frames):
-        raise UserError(f"the {args.views} views of {args.scene} have no labels/ ground truth")
     bar = tqdm(total=len(frames), desc="eval", unit="view", disable=args.no_progress)
 
     def progress(done, total):
@@ -52,13 +52,19 @@ def run(args) -> int:
     finally:
         bar.close()
     print(f"views      {ev.n_views} ({args.views})")
-    print(f"mIoU       {ev.miou:.4f}")
-    print(f"mAcc       {ev.macc:.4f}")
     print(f"PSNR       {ev.psnr:.2f} dB")
-    for c, i, a in zip(ev.class_names, ev.iou, ev.acc):
-        if not math.isnan(i):
-            print(f"  {c:<20s} IoU {i:.3f}  Acc {a:.3f}")
-    if ev.unmapped:
+    print(f"SSIM       {ev.ssim:.4f}")
+    if not ev.has_segmentation:
+        why = ("the field was trained without semantics (--clip none)" if not ck["vocabulary"]
+               else "the views have no labels/ ground truth")
+        print(f"mIoU/mAcc  not measured: {why}")
+    else:
+        print(f"mIoU       {ev.miou:.4f}")
+        print(f"mAcc       {ev.macc:.4f}")
+        for c, i, a in zip(ev.class_names, ev.iou, ev.acc):
+            if i == i:
+                print(f"  {c:<20s} IoU {i:.3f}  Acc {a:.3f}")
+    if ev.has_segmentation and ev.unmapped:
         print(f"  (scene classes not in the vocabulary, ignored: {', '.join(ev.unmapped)})")
     if args.json is not None:
         args.json.write_text(json.dumps(ev.to_dict(), indent=2))

@@ -67,6 +67,11 @@ class TrainConfig:
     # when depth_weight > 0 as well.
     free_space_weight: float = 0.0
     free_space_margin: float = 0.1
+    # Anti-fog on RGB-only data: weight of the mip-NeRF 360 distortion loss
+    # (field.renderer.distortion_loss, ray distances in units of the AABB diagonal), active from
+    # iteration ``distortion_from``. It concentrates each ray's weights into one short interval.
+    w_distortion: float = 0.0
+    distortion_from: int = 0
     # TensoRF coarse-to-fine: None = the FieldConfig's schedule (TensoRF: upsample at
     # 2k/3k/4k/5.5k/7k from 128³ to 300³ voxels, alpha mask at 2k/4k); the voxel counts live in
     # FieldConfig (n_voxels_init / n_voxels_final).

@@ -75,6 +75,7 @@ class RayBank:
         self.depth = self._load_depth(frames)
         self.relevancy = self.rsr = self.pseudo = None
         self.feat = self.dino = None
+        self.feat_dim = self.dino_dim = 0
         if targets is not None:
             if len(targets) != V:
                 raise UserError(f"{V} views but {len(targets)} cache entries")

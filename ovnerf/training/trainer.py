@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from ovnerf.errors import UserError
-from ovnerf.field.renderer import render_rays
+from ovnerf.field.renderer import distortion_loss, render_rays
 from ovnerf.field.semantic_field import FieldConfig, SemanticField
 from ovnerf.query import View
 from ovnerf.semantic_point_map import build_point_map, save_point_map
@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 __all__ = ["Trainer", "Progress", "TrainResult", "CHECKPOINT_NAME"]
 
 CHECKPOINT_NAME = "checkpoint.pt"
+GEOMETRY_ONLY_FEATURE_DIM = 8   # feature/DINO head width of a field trained without semantics (unused)
 
 
 @dataclass
@@ -105,7 +106,9 @@ class Trainer:
 
     frames: training PosedFrames; cache: ``PreprocessCache`` (``load_view(name)``), a dict
     name → ViewTargets, or a list in frame order (each with ``clip_feat``, ``relevancy``, ``rsr``,
-    ``regions``, optional ``dino``); text_emb (M,D); vocabulary: class names (M). ``aabb``:
+    ``regions``, optional ``dino``); text_emb (M,D); vocabulary: class names (M). ``cache=None``
+    and ``text_emb=None``: **geometry and colour only** (``--clip none``: no CLIP teacher); every
+    step is a colour (+ depth / anti-fog) step, the checkpoint has an empty vocabulary. ``aabb``:
     (min, max) or None (from ``ovnerf.scene.bounds.scene_bounds(frames)``). ``views``: extra
     cameras stored in the checkpoint for the query layer (default: the training cameras).
     """
@@ -116,6 +119,8 @@ class Trainer:
                  text_encoder: dict | None = None):
         self.cfg = train_cfg or TrainConfig()
         self.cfg.validate()
+        if cache is None and self.cfg.use_cse:  # nothing semantic to self-enhance
+            self.cfg = self.cfg.replace(use_cse=False)
         self.device = torch.device(device)
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.frames = list(frames)
@@ -125,8 +130,16 @@ class Trainer:
         # the preprocess manifest; the checkpoint keeps it so queries can embed new text
         manifest = getattr(cache, "manifest", None)
         self.text_encoder = text_encoder or (manifest.get("text_encoder") if isinstance(manifest, dict) else None)
-        targets = _load_targets(cache, [f.name for f in self.frames])
+        self.semantic = cache is not None
+        if self.semantic != (text_emb is not None):
+            raise UserError("give both the preprocess cache and the text embeddings, or neither (RGB only)")
+        fc = field_cfg or FieldConfig()
+        targets = _load_targets(cache, [f.name for f in self.frames]) if self.semantic else None
         self.bank = RayBank(self.frames, targets, device=self.device)
+        if not self.semantic:  # no features to fit: an empty vocabulary, a token-size feature head
+            self.bank.feat_dim, fc = GEOMETRY_ONLY_FEATURE_DIM, FieldConfig.from_dict(
+                {**fc.to_dict(), "dino_dim": GEOMETRY_ONLY_FEATURE_DIM})
+            text_emb = torch.zeros(0, GEOMETRY_ONLY_FEATURE_DIM)
         self.text_emb = F.normalize(torch.as_tensor(np.asarray(text_emb) if not isinstance(text_emb, torch.Tensor)
                                                     else text_emb).float(), dim=-1).to(self.device)
         M = int(self.text_emb.shape[0])
@@ -136,9 +149,8 @@ class Trainer:
         if self.text_emb.shape[1] != self.bank.feat_dim:
             raise UserError(f"text embeddings have D={self.text_emb.shape[1]} but the cached CLIP "
                             f"features have D={self.bank.feat_dim}")
-        self.regions = [target_attr(t, "regions") for t in targets]
+        self.regions = [target_attr(t, "regions") for t in targets] if targets is not None else []
         del targets
-        fc = field_cfg or FieldConfig()
         upd = {"feature_dim": self.bank.feat_dim}
         if self.bank.dino_dim:
             upd["dino_dim"] = self.bank.dino_dim
@@ -152,6 +164,7 @@ class Trainer:
             aabb = scene_bounds(self.frames)
         self._seed_everything(self.cfg.seed)
         self.field = SemanticField(self.field_cfg, aabb, device=self.device)
+        self._diag = float((self.field.aabb[1] - self.field.aabb[0]).norm())  # distortion-loss unit
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(self.cfg.seed)
         self.iteration = 0
@@ -243,7 +256,7 @@ class Trainer:
             occ = self.field.update_alpha_mask()
             msgs.append(f"alpha mask updated ({occ:.1%} occupied)")
         cfg = self.cfg
-        if cfg.stage(i) == 2 and (i - cfg.stage1_iters) % cfg.cse_every == 0 and self.last_cse_iter != i:
+        if self.semantic and cfg.stage(i) == 2 and (i - cfg.stage1_iters) % cfg.cse_every == 0 and self.last_cse_iter != i:
             msgs.append(self.run_cse(i))
         return msgs
 
@@ -276,10 +289,10 @@ class Trainer:
     def step(self, i: int) -> tuple[dict, float]:
         cfg = self.cfg
         stage = cfg.stage(i)
-        warmup = i < cfg.geometry_warmup_iters
+        warmup = i < cfg.geometry_warmup_iters or not self.semantic  # colour-only step
         use_pmu = stage == 2 and cfg.cse_pmu and self.bank.pseudo is not None
         use_pms = stage == 2 and cfg.cse_pms and self.novel is not None and self.novel.n > 0
-        target = "pseudo" if use_pmu else self._stage1_target()
+        target = None if not self.semantic else "pseudo" if use_pmu else self._stage1_target()
         want_dino_feat = cfg.w_dino_feat > 0 and self.bank.dino is not None and not warmup
         want_dino_pairs = (cfg.w_dino_pos > 0 or cfg.w_dino_neg > 0) and self.bank.dino is not None and not warmup
         idx = self.bank.sample(cfg.batch_rays, self.generator)
@@ -299,8 +312,9 @@ class Trainer:
         if want_depth:
             outputs.append("depth")
         want_free = want_depth and cfg.free_space_weight > 0
+        want_dist = cfg.w_distortion > 0 and i >= cfg.distortion_from
         out = render_rays(self.field, rays_o, rays_d, outputs=outputs, perturb=True, generator=self.generator,
-                          return_weights=want_free)
+                          return_weights=want_free or want_dist)
         terms: dict[str, torch.Tensor] = {}
         mse = torch.tensor(float("nan"))
         if "rgb" in out:
@@ -311,6 +325,9 @@ class Trainer:
         if want_free:
             terms["free"] = cfg.free_space_weight * L.free_space_loss(
                 out["weights"][:n_train], out["t"][:n_train], b.z_scale, b.depth, cfg.free_space_margin)
+        if want_dist:
+            terms["distortion"] = cfg.w_distortion * distortion_loss(
+                out["weights"][:n_train], out["t"][:n_train], out["delta"][:n_train], self._diag)
         if warmup:
             return self._finish_step(terms, mse)
         feat = out["feature"][:n_train]
