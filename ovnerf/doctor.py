@@ -1,5 +1,6 @@
 """Self-check of an installation: library versions, ROS 2 (rclpy, RMW, ovnerf_msgs), the torch
-device in use, and which model weights are on disk.
+device in use, which model weights are on disk, and which text-image (``--clip``) backends
+can run.
 
 Every check returns a :class:`Check`. ``essential`` checks decide the exit status of
 ``ovnerf doctor``; the others (optional libraries, weights) are reported only.
@@ -196,6 +197,55 @@ def weight_checks(config_path: Path | None = None, models_dir: Path | None = Non
     return checks
 
 
+def _clip_checkpoints(config_path: Path | None, models_dir: Path) -> list[Path]:
+    """open_clip checkpoints on disk: the config's ``clip_checkpoint`` / ``clip_model: local-dir:``
+    entries, and files or local-dir folders under ``models_dir`` whose name contains "clip"."""
+    found = []
+    config_path = Path(config_path) if config_path else DEFAULT_CONFIG
+    if config_path.is_file():
+        try:
+            import yaml
+            config = yaml.safe_load(config_path.read_text()) or {}
+        except Exception:
+            config = {}
+        for key, value in _config_weight_paths(config) + [(k, v) for k, v in _flat_items(config)
+                                                          if k.endswith("clip_model")]:
+            if "clip" in key.lower() and isinstance(value, str):
+                path = Path(os.path.expanduser(value.removeprefix("local-dir:")))
+                found.append(path if path.is_absolute() else REPO_ROOT / path)
+    if models_dir.is_dir():
+        for p in sorted(models_dir.rglob("*")):
+            if "clip" in p.name.lower() and (p.suffix in WEIGHT_SUFFIXES or (p / "open_clip_config.json").is_file()):
+                found.append(p)
+    return [p for p in dict.fromkeys(found) if p.is_file() or (p / "open_clip_config.json").is_file()]
+
+
+def _flat_items(node, prefix: str = "") -> list[tuple[str, object]]:
+    if isinstance(node, dict):
+        return [kv for k, v in node.items() for kv in _flat_items(v, f"{prefix}.{k}" if prefix else str(k))]
+    return [(prefix, node)]
+
+
+def text_image_checks(config_path: Path | None = None, models_dir: Path | None = None) -> list[Check]:
+    """Which text-image backends (``--clip``) can run here (informational)."""
+    ckpts = _clip_checkpoints(config_path, Path(models_dir or MODELS_DIR))
+    checks = [
+        Check("text-image", "--clip none", True, "usable: geometry and colour only, no text queries "
+              "(ovnerf train SCENE --clip none)", essential=False),
+        Check("text-image", "--clip simulated", True, "usable on scenes with labels/ only: a SIMULATION "
+              "built from ground-truth labels, not CLIP", essential=False),
+    ]
+    for kind in ("openclip", "maskclip"):
+        if ckpts:
+            detail = f"usable: {ckpts[0]} (--clip {kind} --clip-checkpoint {ckpts[0]})"
+        else:
+            detail = ("not usable: no open_clip checkpoint on disk (nothing is downloaded); copy one here "
+                      f"and give it with --clip-checkpoint FILE, or use --clip none")
+        checks.append(Check("text-image", f"--clip {kind}", bool(ckpts), detail, essential=False,
+                            data={"checkpoints": [str(p) for p in ckpts]}))
+    return checks
+
+
 def run_checks(include_ros: bool = True, config_path: Path | None = None,
                models_dir: Path | None = None) -> list[Check]:
     """All checks, in report order."""
@@ -204,6 +254,7 @@ def run_checks(include_ros: bool = True, config_path: Path | None = None,
     if include_ros:
         checks += ros_checks()
     checks += weight_checks(config_path, models_dir)
+    checks += text_image_checks(config_path, models_dir)
     return checks
 
 

@@ -9,7 +9,9 @@ class MissingWeightsError(UserError):
     """A model checkpoint is not on disk. The message names the file, the config key and its source."""
 
     def __init__(self, path: str, config_key: str, source: str):
-        super().__init__(f"model weights not found: {path} (config key '{config_key}'). {source}")
+        flag = "--" + config_key.replace("_", "-")
+        super().__init__(f"model weights not found: {path} (give it with {flag}, config key '{config_key}'). "
+                         f"{source}")
         self.path = path
         self.config_key = config_key
         self.source = source

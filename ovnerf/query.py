@@ -106,6 +106,10 @@ def check_view(K, c2w, H: int, W: int, what: str = "camera") -> View:
     return View(K, validate_pose(c2w, what=f"{what} pose"), int(H), int(W))
 
 
+NO_SEMANTICS = ("no semantic features were trained (the model was trained with --clip none); "
+                "train with a preprocess cache from `ovnerf preprocess --clip openclip` to query text")
+
+
 class SemanticMap:
     """A trained field plus its vocabulary, ready for rendering and queries.
 
@@ -207,10 +211,17 @@ class SemanticMap:
         return torch.stack([self.text_emb[self.class_names.index(t)] if t in self.class_names else enc[t]
                             for t in texts])
 
+    @property
+    def has_semantics(self) -> bool:
+        """False for a field trained without semantics (``--clip none``: empty vocabulary)."""
+        return len(self.class_names) > 0
+
     def query_embeddings(self, text: str, negatives: list[str] | None = None) -> tuple[torch.Tensor, list[str]]:
         """((1+k, D) embeddings of the query and its negatives, the negative texts) — see the module
         docstring. Without a usable text encoder a vocabulary word falls back to the rest of the
         vocabulary (plus any user negatives in it) as negatives."""
+        if not self.has_semantics:
+            raise UserError(NO_SEMANTICS)
         text = (text or "").strip()
         if not text:
             raise UserError("query text is empty")
@@ -243,9 +254,13 @@ class SemanticMap:
         (vocabulary index, −1 where acc < 0.5), acc float32 H×W. ``deadline`` (time.monotonic()):
         :class:`~ovnerf.errors.DeadlineExceeded` past it (also for relevancy and localize)."""
         view = check_view(K, c2w, H, W)
-        r = self._render(view, ("rgb", "depth", "feature"), self._logits(self.text_emb), deadline)
+        if self.has_semantics:
+            r = self._render(view, ("rgb", "depth", "feature"), self._logits(self.text_emb), deadline)
+            labels = r["feature"].argmax(-1).to(torch.int16)
+        else:  # geometry and colour only: every pixel void
+            r = self._render(view, ("rgb", "depth"), deadline=deadline)
+            labels = torch.full(r["acc"].shape, -1, dtype=torch.int16, device=r["acc"].device)
         acc = r["acc"].float()
-        labels = r["feature"].argmax(-1).to(torch.int16)
         labels[acc < 0.5] = -1
         _, dirs = get_rays(view.K, view.c2w, view.H, view.W, device=self.device)
         zscale = ray_z_scale(dirs, view.c2w).reshape(H, W)
@@ -340,6 +355,8 @@ class SemanticMap:
 
     def field_cloud(self, n: int = 20000, max_side: int = 48, max_views: int = 6) -> tuple[np.ndarray, np.ndarray]:
         """(points (N,3), class ids (N,)) on the field's surfaces, from the training views."""
+        if not self.has_semantics:
+            raise UserError(NO_SEMANTICS)
         pts, labs = [], []
         views = self.views
         if len(views) > max_views:

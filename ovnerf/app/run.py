@@ -6,9 +6,10 @@ Steps (each callable on its own; :func:`run` chains them for the ROS Train actio
 - :func:`preprocess`: the training split into ``ws.cache_dir`` (resumable, per-view callback);
 - :func:`load_training`: training frames + cache (which must cover them) + vocabulary + text
   embeddings, read one way (``PreprocessCache.vocabulary`` / ``.text_embeddings``);
+  :func:`load_geometry_only`: the training frames alone (``--clip none``: no cache, no CLIP);
 - :func:`train`: the two-stage trainer, checkpoint in ``out_dir`` (resume: never / when present /
   when present and compatible), progress callback and cancel poll;
-- :func:`evaluate`: mIoU / mAcc / PSNR on the held-out views (every 10th keyframe).
+- :func:`evaluate`: PSNR / SSIM (+ mIoU / mAcc with labels) on the held-out views (every 10th keyframe).
 
 The served model is never lost (:func:`run`): a run trains into its own directory
 ``checkpoints/runs/<UTC time>/`` and replaces ``checkpoints/checkpoint.pt`` (atomically) only
@@ -117,9 +118,9 @@ def preprocess(ws: Workspace, store: SceneStore, vocabulary, backends, device="c
 @dataclass
 class TrainingData:
     frames: list
-    cache: PreprocessCache
+    cache: PreprocessCache | None   # None: geometry and colour only
     vocabulary: list[str]
-    text_emb: object        # (M, D) torch tensor
+    text_emb: object        # (M, D) torch tensor, None without semantics
 
 
 def load_training(ws: Workspace, store: SceneStore) -> TrainingData:
@@ -130,19 +131,27 @@ def load_training(ws: Workspace, store: SceneStore) -> TrainingData:
     missing = [n for n in names if n not in cached]
     if missing:
         raise UserError(f"the preprocess cache {ws.cache_dir} lacks {len(missing)} training view(s) "
-                        f"(e.g. {missing[0]}); run `ovnerf preprocess {store.root}` again")
+                        f"(e.g. {missing[0]}); run `ovnerf preprocess {store.root}` again, or train "
+                        "geometry and colour only with --clip none")
     return TrainingData(store.frames(names), cache, cache.vocabulary, cache.text_embeddings)
+
+
+def load_geometry_only(store: SceneStore) -> TrainingData:
+    """The training split's frames without semantic targets (``--clip none``)."""
+    return TrainingData(store.frames(store.split()[0]), None, [], None)
 
 
 def train(data: TrainingData, tcfg, fcfg, *, regions=None, device="cpu", out_dir=None, resume="no",
           callback: Callable[[Progress], None] | None = None, should_stop: Callable[[], bool] | None = None,
-          meta: dict | None = None, on_resume: Callable[[str], None] | None = None, resume_from=None):
+          meta: dict | None = None, on_resume: Callable[[str], None] | None = None, resume_from=None,
+          aabb=None):
     """Train the field; returns (Trainer, TrainResult). ``resume``: ``"no"``, ``"yes"`` (from
     ``resume_from``, default ``out_dir``'s checkpoint, when present; an incompatible one is an
     error) or ``"compatible"`` (when present and compatible, else start afresh);
-    ``on_resume(message)`` hears which."""
+    ``on_resume(message)`` hears which. ``aabb``: the scene box (min, max), default the
+    trainer's (:func:`ovnerf.scene.bounds.scene_bounds`)."""
     trainer = Trainer(data.frames, data.cache, data.text_emb, fcfg, tcfg, region_backend=regions, device=device,
-                      out_dir=out_dir, vocabulary=data.vocabulary, meta=meta)
+                      out_dir=out_dir, vocabulary=data.vocabulary, meta=meta, aabb=aabb)
     ck = Path(resume_from) if resume_from is not None else trainer.checkpoint_path
     if resume != "no" and ck is not None and ck.is_file():
         try:

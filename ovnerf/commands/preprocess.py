@@ -39,12 +39,13 @@ def add_parser(subparsers) -> None:
         "preprocess", help="offline CLIP/SAM/RSR/DINO targets per training view (cached, resumable)",
         description=__doc__.split("\n\n")[1] if __doc__ else None)
     p.add_argument("scene", help="scene directory (transforms.json + images/ [+ labels/])")
-    p.add_argument("--vocab", required=True, help='comma-separated class names, e.g. "wall,floor,table"')
+    p.add_argument("--vocab", default=None, help='comma-separated class names, e.g. "wall,floor,table" (required)')
     p.add_argument("--workspace", type=Path, default=None, help="workspace: the cache goes to WS/cache")
     p.add_argument("--cache", type=Path, default=None, help="cache directory (default WS/cache or SCENE/preprocess)")
     p.add_argument("--config", type=Path, default=None, help="YAML/JSON with foundation backend keys")
-    p.add_argument("--clip", choices=choices("clip"), default=None,
-                   help="text/image backend (default simulated = SIMULATED teacher, not CLIP)")
+    p.add_argument("--clip", choices=(*choices("clip"), "none"), default=None,
+                   help="text/image backend (default simulated = SIMULATED teacher, not CLIP; "
+                        "none = no semantics: nothing to preprocess, train with --clip none)")
     p.add_argument("--clip-model", default=None, help="open_clip model name (default ViT-B-16) or local-dir:PATH")
     p.add_argument("--clip-checkpoint", default=None, help="local open_clip checkpoint file")
     p.add_argument("--sim-noise", type=float, default=None, help="simulated teacher noise level in [0,1] (default 0.5)")
@@ -78,8 +79,15 @@ def _load_config(path: Path | None) -> dict:
 
 
 def run(args) -> int:
+    from ovnerf.errors import UserError
     from ovnerf.preprocess.pipeline import parse_vocabulary, preprocess_scene
 
+    if args.clip == "none":
+        print("ovnerf preprocess: --clip none: no semantic targets to compute; train geometry and "
+              f"colour with `ovnerf train {args.scene} --clip none`")
+        return 0
+    if not args.vocab:
+        raise UserError('--vocab is required (comma-separated class names, e.g. --vocab "wall,floor,table")')
     cfg = _load_config(args.config)
     for opt, key in _OPTS.items():
         val = getattr(args, opt, None)

@@ -9,6 +9,11 @@ directly instead (default cache: SCENE/preprocess). ``--preset cpu`` uses
 field (:mod:`ovnerf.app.options`). ``--resume`` continues from the checkpoint. Region proposals
 for CSE's novel views come from the SAM backend chosen with ``--sam`` (``none``: novel-view
 pseudo maps are not refined). Ctrl-C writes a checkpoint and exits 130.
+
+``--clip none``: no preprocess cache and no CLIP — the field learns geometry and colour only
+(queries then answer "no semantic features were trained"; eval reports PSNR / SSIM). ``--aabb
+x0,y0,z0,x1,y1,z1`` overrides the scene box (default: the box ``ovnerf import`` stored in the
+scene's transforms.json, else :func:`ovnerf.scene.bounds.scene_bounds`).
 """
 from __future__ import annotations
 
@@ -28,6 +33,9 @@ def add_parser(subparsers):
     p.add_argument("--workspace", type=Path, default=None, help="workspace: cache/ in, checkpoints/ out")
     p.add_argument("--cache", type=Path, default=None, help="preprocess cache (default WS/cache or SCENE/preprocess)")
     p.add_argument("--out", type=Path, default=None, help="checkpoint directory (default WS/checkpoints)")
+    p.add_argument("--clip", choices=["cache", "none"], default="cache",
+                   help="cache: semantic targets from `ovnerf preprocess` (default); none: geometry and colour only")
+    p.add_argument("--aabb", default=None, metavar="X0,Y0,Z0,X1,Y1,Z1", help="scene box override (metres)")
     p.add_argument("--preset", choices=["paper", "cpu"], default="paper", help="configuration preset")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a TrainConfig field (or field.KEY for FieldConfig); repeatable")
@@ -52,11 +60,15 @@ def run(args) -> int:
     if args.workspace is None and args.out is None:
         raise UserError("name where outputs go: --workspace WS (or --out DIR)")
     store = open_scene(args.scene)
-    data = app.load_training(ws, store)
+    if args.clip == "none":
+        print("ovnerf train: --clip none: geometry and colour only (no semantic features)")
+        data = app.load_geometry_only(store)
+    else:
+        data = app.load_training(ws, store)
     o = parse_overrides(args.overrides)
     tcfg, fcfg = train_config(args.preset, o.train), field_config(args.preset, o.field)
     regions = None
-    if tcfg.use_cse and tcfg.cse_pms:
+    if data.cache is not None and tcfg.use_cse and tcfg.cse_pms:
         regions = build_regions({"sam": args.sam, "device": args.device, "sam_onnx_dir": args.sam_onnx_dir,
                                  "sam_checkpoint": args.sam_checkpoint, "sam_model_type": args.sam_model_type})
     stop = {"flag": False}
@@ -66,7 +78,7 @@ def run(args) -> int:
         trainer, res = app.train(data, tcfg, fcfg, regions=regions, device=args.device, out_dir=ws.checkpoint_dir,
                                  resume="yes" if args.resume else "no", callback=tqdm_callback(bar),
                                  should_stop=lambda: stop["flag"], meta={"scene": str(args.scene.resolve())},
-                                 on_resume=lambda m: print(f"ovnerf train: {m}"))
+                                 on_resume=lambda m: print(f"ovnerf train: {m}"), aabb=scene_box(args.aabb, store))
     finally:
         bar.close()
         signal.signal(signal.SIGINT, old)
@@ -75,9 +87,28 @@ def run(args) -> int:
     if res.stopped:
         print("ovnerf train: interrupted; resume with --resume")
         return 130
-    ev = None if args.no_eval else app.evaluate(store, trainer.field, trainer.text_emb, data.vocabulary,
-                                                tcfg.render_chunk)
+    ev = None
+    if not args.no_eval:
+        with tqdm(total=len(store.split()[1]), desc="eval", unit="view", disable=args.no_progress) as ebar:
+            ev = app.evaluate(store, trainer.field, trainer.text_emb, data.vocabulary, tcfg.render_chunk,
+                              progress=lambda done, total: ebar.update(done - ebar.n))
     if ev is not None:
         print(f"ovnerf train: held-out {ev.summary()}")
         ws.metrics.write_text(json.dumps(ev.to_dict(), indent=2))
     return 0
+
+
+def scene_box(text: str | None, store):
+    """--aabb 'x0,y0,z0,x1,y1,z1' → (min, max); else the scene's stored box; else None (trainer default)."""
+    import numpy as np
+
+    from ovnerf.errors import UserError
+    if text is None:
+        return store.aabb()
+    try:
+        v = np.array([float(x) for x in str(text).replace(" ", "").split(",")], dtype=np.float64)
+    except ValueError:
+        v = np.zeros(0)
+    if v.shape != (6,) or not np.all(np.isfinite(v)) or not np.all(v[3:] > v[:3]):
+        raise UserError(f"--aabb expects six numbers x0,y0,z0,x1,y1,z1 with max > min, got '{text}'")
+    return v[:3], v[3:]

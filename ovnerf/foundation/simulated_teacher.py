@@ -100,8 +100,8 @@ class SimulatedCLIPTeacher(TextImageBackend):
     def multiscale_features(self, frame) -> torch.Tensor:
         if frame.labels is None:
             raise UserError(f"the simulated CLIP teacher needs ground-truth labels (frame "
-                            f"'{frame.name}' has none); use a real CLIP backend (--clip openclip) "
-                            "for real images")
+                            f"'{frame.name}' has none): for real images use --clip openclip --clip-checkpoint FILE, "
+                            "or train geometry and colour only with `ovnerf train SCENE --clip none`")
         if not self.label_names:
             raise UserError("the simulated CLIP teacher needs the scene's class names (label_names)")
         labels = torch.as_tensor(np.asarray(frame.labels), dtype=torch.long)

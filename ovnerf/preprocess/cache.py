@@ -184,6 +184,10 @@ class PreprocessCache:
         return list(self.manifest.get("views", []))
 
     def _require_complete(self) -> None:
+        if not self.manifest.get("complete") and self.manifest.get("failed"):
+            raise UserError(f"preprocess cache {self.root}: the last `ovnerf preprocess` failed "
+                            f"({self.manifest['failed']}); fix that and run it again, or train "
+                            "geometry and colour only with --clip none")
         if not self.manifest.get("complete"):
             raise UserError(f"preprocess cache {self.root} is incomplete (an interrupted run?); "
                             "re-run `ovnerf preprocess` to finish it")

@@ -80,8 +80,22 @@ def preprocess_views(load_frame: Callable[[str], object], names: Iterable[str], 
     """Compute (or reuse) every part for each view name; returns what was computed/reused.
 
     ``load_frame(name) -> PosedFrame``. ``after_view(name)`` is called after each finished view
-    (tests use it to simulate an interruption).
+    (tests use it to simulate an interruption). A run that fails with an error (not an
+    interruption) records ``"failed": reason`` in the manifest, so the trainer reports that
+    failure instead of calling the cache "interrupted"; a later successful run clears it.
     """
+    try:
+        return _preprocess_views(load_frame, names, vocabulary, cache_dir, clip, regions, dino, scene,
+                                 device, progress, after_view)
+    except Exception as exc:
+        cache = PreprocessCache(cache_dir, must_exist=False)
+        if cache.manifest is not None and not cache.manifest.get("complete"):
+            cache.write_manifest({**cache.manifest, "failed": (str(exc) or type(exc).__name__).splitlines()[0][:500]})
+        raise
+
+
+def _preprocess_views(load_frame, names, vocabulary, cache_dir, clip, regions, dino, scene, device,
+                      progress, after_view) -> PreprocessReport:
     from tqdm import tqdm
 
     t0 = time.perf_counter()

@@ -11,7 +11,9 @@ Layout under ``root``::
 a frame carries its own intrinsics keys only where they differ (nerfstudio reads per-frame keys
 first). ``transform_matrix`` is the camera-to-world pose in the **OpenGL** convention (converted
 from/to OpenCV by :mod:`ovnerf.scene.conventions`). Per frame also ``"timestamp"`` (seconds).
-Class names are stored in ``transforms.json["ovnerf_classes"]``.
+Class names are stored in ``transforms.json["ovnerf_classes"]``; an imported capture's scene box
+(world metres, written by ``ovnerf import``) in ``transforms.json["ovnerf_aabb"]`` =
+``[[x0,y0,z0],[x1,y1,z1]]``.
 
 Writing scales with the store (an append-only journal): :meth:`SceneStore.add_frame` writes the
 frame's PNGs (temporary name + atomic rename), then appends one JSON line to ``frames.jsonl``
@@ -250,6 +252,23 @@ class SceneStore:
             raise UserError(f"at most {VOID_U8} classes fit the uint8 label PNGs, got {len(names)}")
         self.meta["ovnerf_classes"] = names
         self.flush()
+
+    def aabb(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The stored scene box ``(min (3,), max (3,))`` or None."""
+        box = self.meta.get("ovnerf_aabb")
+        if box is None:
+            return None
+        try:
+            b = np.asarray(box, dtype=np.float64)
+        except (TypeError, ValueError):
+            b = np.zeros(0)
+        if b.shape != (2, 3) or not np.all(np.isfinite(b)) or not np.all(b[1] > b[0]):
+            raise UserError(f"{self.meta_path}: 'ovnerf_aabb' must be [[x0,y0,z0],[x1,y1,z1]] with max > min")
+        return b[0], b[1]
+
+    def set_aabb(self, lo, hi) -> None:
+        self.meta["ovnerf_aabb"] = [[float(x) for x in lo], [float(x) for x in hi]]
+        self._write_meta()
 
     def split(self) -> tuple[list[str], list[str]]:
         """(train_names, test_names): frame i (store order) is a test frame iff i % 10 == 0."""
