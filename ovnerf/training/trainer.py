@@ -205,7 +205,7 @@ class Trainer:
                               trainer_state=state, views=views,
                               meta={**self.meta, "train_views": self.bank.names},
                               text_encoder=self.text_encoder)
-        if self.cfg.point_map_views > 0:
+        if self.cfg.point_map_views > 0 and self.semantic:  # no features: no semantic point map
             save_point_map(self.build_point_map(), out)
         return out
 
