@@ -10,7 +10,8 @@ import sys
 
 from ovnerf.errors import UserError
 
-# Order shown in --help. A module that is missing (not built yet) is skipped silently.
+# Order shown in --help; every name is a module ovnerf/commands/<name>.py (a missing one is an
+# ImportError, never silently skipped: --help lists only commands that exist).
 COMMANDS = [
     "doctor", "generate_scene", "import_bag", "preprocess", "train", "render", "eval",
     "query", "demo", "bench", "bench_collector", "ablation",
@@ -22,13 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"ovnerf.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"ovnerf.commands.{name}":
-                continue
-            raise
-        module.add_parser(sub)
+        importlib.import_module(f"ovnerf.commands.{name}").add_parser(sub)
     return parser
 
 
