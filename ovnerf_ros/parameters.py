@@ -107,6 +107,10 @@ SPECS: tuple[Spec, ...] = (
          "(TrainConfig.free_space_margin)", range=(0.0, 10.0), groups=_T),
     Spec("training.backend", str, "Text-image teacher (foundation registry): 'simulated' (a SIMULATION for "
          "labelled demo scenes), 'openclip' (3DOVS crops) or 'maskclip' (dense)", choices=choices("clip"), groups=_T),
+    Spec("training.clip_model", str, "open_clip model name for openclip/maskclip (e.g. ViT-B-16; '' = default)", groups=_T),
+    Spec("training.clip_pretrained", str, "open_clip pretrained tag (e.g. laion2b_s34b_b88k, openai), downloaded "
+         "into open_clip's cache when online; '' = none (then training.clip_checkpoint)", groups=_T),
+    Spec("training.clip_checkpoint", str, "Local open_clip weights file ('' = none; OpenAI TorchScript .pt works)", groups=_T),
     Spec("query.threshold", float, "Relevancy threshold of the query mask (softmax vs negatives)", range=(0.01, 0.99), groups=_T),
     Spec("query.max_points", int, "Max object points returned", range=(1, 1000000), groups=_T),
     Spec("query.standoff", float, "Navigation goal distance from the object's footprint (m)", range=(0.0, 20.0), groups=_T),

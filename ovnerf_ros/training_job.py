@@ -30,8 +30,16 @@ def run_spec(goal: Train.Goal, p: Parameters) -> RunSpec:
                    preset=goal.preset or p["training.preset"],
                    iterations=int(goal.iterations) or p["training.iterations"],
                    use_rsr=bool(goal.use_rsr), use_cse=bool(goal.use_cse), resume=bool(goal.resume),
-                   train=train_values(p), options=p["training.options"], backend=p["training.backend"],
+                   train=train_values(p), options=clip_options(p) + list(p["training.options"]),
+                   backend=p["training.backend"],
                    device=p["device"])
+
+
+def clip_options(p: Parameters) -> list[str]:
+    """``foundation.clip_*=value`` overrides from the non-empty training.clip_model / clip_pretrained /
+    clip_checkpoint parameters (training.options, listed after them, still win)."""
+    return [f"foundation.{k}={p['training.' + k]}" for k in ("clip_model", "clip_pretrained", "clip_checkpoint")
+            if str(p["training." + k]).strip()]
 
 
 def finite(x: float, default: float = 0.0) -> float:

