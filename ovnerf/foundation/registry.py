@@ -223,7 +223,8 @@ def build_text_image(config=None, label_names=None):
     from ovnerf.foundation.text_encoder_record import TEXT_KEYS
     cfg = resolve(config)
     backend = _builder("clip", cfg)(cfg, label_names)
-    backend.build_config = {k: getattr(cfg, k) for k in TEXT_KEYS}
+    if backend is not None:
+        backend.build_config = {k: getattr(cfg, k) for k in TEXT_KEYS}
     return backend
 
 
