@@ -16,7 +16,8 @@ shape (1, R, res[c_m], 1).
 this **replaces the Parameter objects**, so an optimizer must be rebuilt afterwards (as TensoRF).
 Density fast path: σ̃ is evaluated by trilinear ``grid_sample`` on the dense volume
 Σ_m Σ_r P_{m,r} ⊗ L_{m,r} (rebuilt from the factors on every call, differentiable) when the grid has
-at most ``dense_density_max_voxels`` voxels. Trilinear interpolation of a separable product equals
+at most ``dense_density_max_voxels`` voxels and the call has at least voxels/64 points (below that
+the factorised lookups are cheaper than rebuilding the volume). Trilinear interpolation of a separable product equals
 bilinear(P)·linear(L), so this is exact (≈1e-7), and ~5× cheaper per sample on CPU.
 ``update_alpha_mask`` builds a low-resolution occupancy grid: α = 1 − exp(−σ·step) at grid
 vertices, dilated by a 3×3×3 max-pool, occupied where α > threshold; ``occupied(x)`` looks up
@@ -32,6 +33,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 MAT_MODE = ((0, 1), (0, 2), (1, 2))
+DENSE_POINTS_PER_VOXEL = 64  # dense-volume density when points · this ≥ voxels
 VEC_MODE = (2, 1, 0)
 
 
@@ -99,7 +101,10 @@ class TensoRFVM(nn.Module):
         """Raw density feature σ̃ (N,) at normalised points (N,3)."""
         if xyz.shape[0] == 0:
             return xyz.new_zeros(0)
-        if math.prod(self.grid_res) <= self.dense_density_max_voxels:
+        voxels = math.prod(self.grid_res)
+        # the dense volume costs ∝ voxels (rebuilt every call), the factorised lookups ∝ points:
+        # measured crossover ≈ voxels / 64 points on the CPU (docs/BENCHMARKS.md)
+        if voxels <= self.dense_density_max_voxels and xyz.shape[0] * DENSE_POINTS_PER_VOXEL >= voxels:
             return F.grid_sample(self.density_volume(), xyz.view(1, 1, 1, -1, 3), mode="bilinear",
                                  align_corners=True).view(-1)
         plane_c, line_c = self._coords(xyz)
