@@ -13,7 +13,7 @@ from ovnerf.errors import UserError
 # Order shown in --help; every name is a module ovnerf/commands/<name>.py (a missing one is an
 # ImportError, never silently skipped: --help lists only commands that exist).
 COMMANDS = [
-    "doctor", "generate_scene", "import_bag", "preprocess", "train", "render", "eval",
+    "doctor", "generate_scene", "import_capture", "import_bag", "preprocess", "train", "render", "eval",
     "query", "demo", "bench", "bench_collector", "ablation",
 ]
 

@@ -98,13 +98,13 @@ def run(args) -> int:
     return 0
 
 
-def scene_box(text: str | None, store):
-    """--aabb 'x0,y0,z0,x1,y1,z1' → (min, max); else the scene's stored box; else None (trainer default)."""
+def parse_aabb(text: str | None):
+    """'x0,y0,z0,x1,y1,z1' → (min (3,), max (3,)); None → None. UserError when malformed."""
     import numpy as np
 
     from ovnerf.errors import UserError
     if text is None:
-        return store.aabb()
+        return None
     try:
         v = np.array([float(x) for x in str(text).replace(" ", "").split(",")], dtype=np.float64)
     except ValueError:
@@ -112,3 +112,9 @@ def scene_box(text: str | None, store):
     if v.shape != (6,) or not np.all(np.isfinite(v)) or not np.all(v[3:] > v[:3]):
         raise UserError(f"--aabb expects six numbers x0,y0,z0,x1,y1,z1 with max > min, got '{text}'")
     return v[:3], v[3:]
+
+
+def scene_box(text: str | None, store):
+    """--aabb, else the scene's stored box (``ovnerf import``), else None (the trainer's default)."""
+    box = parse_aabb(text)
+    return box if box is not None else store.aabb()

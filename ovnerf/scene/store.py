@@ -268,7 +268,7 @@ class SceneStore:
 
     def set_aabb(self, lo, hi) -> None:
         self.meta["ovnerf_aabb"] = [[float(x) for x in lo], [float(x) for x in hi]]
-        self._write_meta()
+        self.flush()
 
     def split(self) -> tuple[list[str], list[str]]:
         """(train_names, test_names): frame i (store order) is a test frame iff i % 10 == 0."""
