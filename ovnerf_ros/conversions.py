@@ -39,8 +39,10 @@ def stamp_to_sec(stamp) -> float:
 
 
 def sec_to_stamp(t: float) -> Time:
-    sec = int(np.floor(t))
-    return Time(sec=sec, nanosec=int(round((t - sec) * 1e9)) % 1_000_000_000)
+    """Normalised stamp of ``t`` seconds, rounded to the nanosecond (999.9999999999 → 1000 s 0 ns,
+    not 999 s 0 ns)."""
+    sec, nanosec = divmod(int(round(float(t) * 1e9)), 1_000_000_000)
+    return Time(sec=sec, nanosec=nanosec)
 
 
 def make_header(frame_id: str, stamp=None) -> Header:

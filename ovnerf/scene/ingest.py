@@ -6,9 +6,12 @@ keyframes in a :class:`~ovnerf.scene.store.SceneStore`. Used by the live collect
 Per colour image (``image(stamp, frame_id, decode, now)``), in this order:
 
 1. its stamp must be finite and > 0, at most ``future_tolerance`` s ahead of ``now`` (the
-   receiver's clock; for a bag, the record time), and newer than the newest image admitted so
-   far — else it is rejected (``bad_stamp``, ``future_stamp``, ``duplicate``, ``out_of_order``)
-   and nothing else changes (a rejected stamp never becomes the "newest");
+   receiver's clock; for a bag, the record time) and not one already queued or recently decided
+   — else it is rejected (``bad_stamp``, ``future_stamp``, ``duplicate``) and nothing else
+   changes (a rejected stamp never moves any watermark). An image that arrives late (DDS may
+   deliver a retransmitted sample after newer ones) is still admitted: the queue is kept in
+   stamp order and its pose comes from the same history (``no_pose`` only when its stamp is
+   older than the history kept);
 2. ``decode(expected)`` gives the RGB image, ``expected`` the (H, W) of the camera info when
    known, checked from the header before any pixel is decoded (``size_mismatch``, ``encoding``);
 3. it waits in a bounded queue (``max_pending``; the oldest is dropped when full: ``overflow``)
@@ -84,10 +87,17 @@ class StampGaps:
 
     def __init__(self):
         self.last = None
+        self.counted = 0
         self.intervals: collections.deque = collections.deque(maxlen=32)
 
     def add(self, stamp: float) -> int:
+        """Images estimated lost before ``stamp`` (−1: a late image fills a gap counted before)."""
         lost = 0
+        if self.last is not None and stamp < self.last:
+            if self.counted > 0:
+                self.counted -= 1
+                return -1
+            return 0
         if self.last is not None and stamp > self.last:
             dt = stamp - self.last
             if len(self.intervals) >= 8:
@@ -96,6 +106,7 @@ class StampGaps:
                     lost = int(round(dt / period)) - 1
             self.intervals.append(dt)
         self.last = stamp
+        self.counted += lost
         return lost
 
 
@@ -125,7 +136,9 @@ class FrameIngest:
         self.K = None
         self.size = None                                  # (H, W) of the camera info
         self.newest = None                                # newest admitted image stamp
-        self.pending: collections.deque = collections.deque()
+        self.decided: collections.deque = collections.deque(maxlen=4096)   # recent decided stamps
+        self._decided_set: set = set()
+        self.pending: collections.deque = collections.deque()   # sorted by stamp
         self.side = {n: StampedBuffer(capacity=cfg.side_capacity) for n in cfg.side_streams}
         self.selector = KeyframeSelector(cfg.min_translation, cfg.min_rotation_deg, cfg.min_sharpness)
         self.gaps = StampGaps()
@@ -168,10 +181,12 @@ class FrameIngest:
             self.reject("tf_future_stamp", f"transform {parent} <- {child} stamped {stamp - now:.3f} s in the future")
             return False
         try:
-            self.tf.set_transform(parent, child, stamp, T, static)
+            note = self.tf.set_transform(parent, child, stamp, T, static)
         except TransformRejected as exc:
             self.reject(f"tf_{exc.reason}", str(exc))
             return False
+        if note:
+            self.reject(f"tf_{note}", f"static transform for '{child}' dropped: it moves (a /tf sample came)")
         return True
 
     def side_image(self, name: str, stamp: float, decode: Callable) -> None:
@@ -189,9 +204,8 @@ class FrameIngest:
             self.reject("future_stamp", f"image stamped {stamp - now:.3f} s in the future (tolerance "
                                         f"{self.cfg.future_tolerance} s)")
             return False
-        if self.newest is not None and stamp <= self.newest:
-            key = "duplicate" if stamp == self.newest else "out_of_order"
-            self.reject(key, f"{key.replace('_', '-')} image stamp {stamp:.6f} (newest {self.newest:.6f})")
+        if stamp in self._decided_set or any(p.stamp == stamp for p in self.pending):
+            self.reject("duplicate", f"duplicate image stamp {stamp:.6f}")
             return False
         try:
             rgb = decode(self.size)
@@ -201,13 +215,24 @@ class FrameIngest:
         except UserError as exc:
             self.reject("encoding", str(exc))
             return False
-        self.newest = stamp
+        self.newest = stamp if self.newest is None else max(self.newest, stamp)
         self.stats["estimated_dds_lost"] += self.gaps.add(stamp)
         if len(self.pending) >= self.cfg.max_pending:
-            old = self.pending.popleft()
-            self.reject("overflow", f"pending queue full ({self.cfg.max_pending}): dropped image {old.stamp:.3f}")
-        self.pending.append(Pending(stamp, rgb, frame_id, self.clock()))
+            self.reject("overflow", f"pending queue full ({self.cfg.max_pending}): dropped image "
+                                    f"{self._pop().stamp:.3f}")
+        i = len(self.pending)
+        while i and self.pending[i - 1].stamp > stamp:
+            i -= 1
+        self.pending.insert(i, Pending(stamp, rgb, frame_id, self.clock()))
         return True
+
+    def _pop(self) -> Pending:
+        item = self.pending.popleft()
+        if len(self.decided) == self.decided.maxlen:
+            self._decided_set.discard(self.decided[0])
+        self.decided.append(item.stamp)
+        self._decided_set.add(item.stamp)
+        return item
 
     # ------------------------------------------------------------------ processing
     def drain(self, final: bool = False) -> int:
@@ -222,7 +247,7 @@ class FrameIngest:
             if self.K is None:
                 if not expired:
                     return done
-                self.pending.popleft()
+                self._pop()
                 self.reject("no_camera_info", f"no valid camera_info within {cfg.pose_timeout} s")
                 done += 1
                 continue
@@ -234,7 +259,7 @@ class FrameIngest:
             except TransformNotYet as exc:
                 if not expired:
                     return done  # wait for TF on the far side of its stamp; keep order
-                self.pending.popleft()
+                self._pop()
                 if final:
                     self.reject("no_pose", f"no pose for image at {item.stamp:.3f}: {exc}")
                 else:
@@ -243,7 +268,7 @@ class FrameIngest:
                 done += 1
                 continue
             except TransformLookupError as exc:
-                self.pending.popleft()
+                self._pop()
                 self.reject("no_pose", f"no pose for image at {item.stamp:.3f}: {exc}")
                 done += 1
                 continue
@@ -251,7 +276,7 @@ class FrameIngest:
             if not expired and not all(b.ready(item.stamp, tol) for b in self.side.values()):
                 return done  # its depth / label image may still be on the way
             side = {name: b.take(item.stamp, tol) for name, b in self.side.items()}
-            self.pending.popleft()
+            self._pop()
             self._process(item, c2w, side)
             done += 1
         return done

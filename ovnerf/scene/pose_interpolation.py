@@ -18,8 +18,10 @@ interpolation (``scipy.spatial.transform.Slerp``) of the two quaternions — the
 time-sorted history (static edges hold one value valid at all times); lookups compose the chain
 ``target ← … ← common ancestor ← … ← source`` at one time stamp. Each frame has one parent (the
 first one seen, as in a tf2 tree); a sample that would give it another parent, close a loop,
-publish a moving frame on /tf_static (or a static one on /tf), or is invalid is rejected with
-:class:`TransformRejected` and leaves the buffer as it was.
+publish a moving frame on /tf_static, or is invalid is rejected with :class:`TransformRejected`
+and leaves the buffer as it was. A /tf sample for a frame known only from /tf_static (e.g. a
+stale latched message) replaces the static edge: the frame moves (``set_transform`` returns
+``"static_for_moving_frame"`` so the caller can warn).
 """
 from __future__ import annotations
 
@@ -183,7 +185,7 @@ class TransformBuffer:
         self._static: dict[str, np.ndarray] = {}
         self._dynamic: dict[str, TransformHistory] = {}
 
-    def set_transform(self, parent: str, child: str, stamp: float, T, static: bool = False) -> None:
+    def set_transform(self, parent: str, child: str, stamp: float, T, static: bool = False) -> str | None:
         parent, child = str(parent).lstrip("/"), str(child).lstrip("/")
         if not parent or not child or parent == child:
             raise TransformRejected("invalid_edge", f"invalid transform edge '{parent}' <- '{child}'")
@@ -193,6 +195,10 @@ class TransformBuffer:
             raise TransformRejected("invalid", str(exc)) from None
         if not static and not np.isfinite(stamp):
             raise TransformRejected("bad_stamp", f"transform {parent} <- {child}: stamp is not finite")
+        note = None
+        if not static and child in self._static:    # it moves after all (e.g. a stale latched /tf_static)
+            del self._static[child], self._parent[child]
+            note = "static_for_moving_frame"
         known = self._parent.get(child)
         if known is not None and known != parent:
             raise TransformRejected("parent_conflict", f"transform {parent} <- {child} ignored: '{child}' already "
@@ -203,14 +209,12 @@ class TransformBuffer:
         if static and child in self._dynamic:
             raise TransformRejected("static_for_moving_frame", f"static transform {parent} <- {child} ignored: "
                                                                f"'{child}' is a moving frame (it has /tf samples)")
-        if not static and child in self._static:
-            raise TransformRejected("moving_for_static_frame", f"transform {parent} <- {child} ignored: '{child}' "
-                                                               f"is a static frame (from /tf_static)")
         self._parent[child] = parent
         if static:
             self._static[child] = M
         else:
             self._dynamic.setdefault(child, TransformHistory(self.max_age)).insert(stamp, M)
+        return note
 
     def frames(self) -> set[str]:
         return set(self._parent) | set(self._parent.values())

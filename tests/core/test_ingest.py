@@ -90,8 +90,9 @@ def test_defect1_no_tf_after_the_image_is_a_counted_timeout_never_a_stale_pose(r
     clock.t = 1.1
     assert ing.drain() == 1
     assert len(ing.store) == 0 and ing.stats["rejected_no_pose_timeout"] == 1
-    ing.image(0.5, CAM, raw(rgb()), now=NOW)            # before the history: out of order anyway
-    assert ing.stats["rejected_out_of_order"] == 1
+    ing.image(0.5, CAM, raw(rgb()), now=NOW)            # late and before the history: no pose
+    ing.drain()
+    assert ing.stats["rejected_no_pose"] == 1
     ing.image(1.02, CAM, raw(rgb()), now=NOW)
     tf(ing, 1.03)
     ing.drain()
@@ -229,3 +230,36 @@ def test_compressed_header_is_checked_before_decoding():
         decode_compressed(cv2.imencode(".png", np.zeros((H, W), np.uint16))[1], "16UC1; compressedDepth png")
     with pytest.raises(UserError, match="truncated|neither"):
         decode_compressed(bytes(big[:20]), "png")
+
+
+def test_stale_static_transform_is_replaced_once_the_frame_moves(rig):
+    ing, clock = rig
+    far = np.eye(4)
+    far[:3, 3] = (46.5, 0, 0)
+    assert tf(ing, 0.0, T=far, static=True)             # a latched /tf_static arrives first
+    for t in (1.0, 2.0):
+        assert tf(ing, t)                                # the camera moves: /tf wins, counted once
+    ing.image(1.5, CAM, raw(rgb()), now=NOW)
+    ing.drain()
+    assert ing.stats["rejected_tf_static_for_moving_frame"] == 1
+    assert len(ing.store) == 1 and pose_error(ing.store, "kf_000000", 1.5)[0] < 1e-3
+
+
+def test_swapped_and_late_arrivals_are_admitted_with_their_own_pose(rig):
+    ing, clock = rig
+    tf(ing, 1.0)
+    for t in (1.2, 1.1, 1.3):                           # 1.1 arrives after 1.2 (executor / transport swap)
+        assert ing.image(t, CAM, raw(rgb()), now=NOW)
+    assert [p.stamp for p in ing.pending] == [1.1, 1.2, 1.3]
+    tf(ing, 1.25)
+    ing.drain()                                          # 1.1 and 1.2 stored in stamp order
+    assert ing.image(1.15, CAM, raw(rgb()), now=NOW)     # late (a retransmission): still admitted
+    assert not ing.image(1.3, CAM, raw(rgb()), now=NOW)   # already queued
+    assert not ing.image(1.2, CAM, raw(rgb()), now=NOW)   # already stored
+    tf(ing, 1.4)
+    ing.drain()
+    stamps = [ing.store.load(n).timestamp for n in ing.store.names()]
+    assert stamps == [1.1, 1.2, 1.15, 1.3]
+    for name, t in zip(ing.store.names(), stamps):
+        assert pose_error(ing.store, name, t)[0] < 1e-3
+    assert ing.skips() == {"duplicate": 2}

@@ -52,15 +52,16 @@ def test_keyframes_and_bad_images(harness, tmp_path):
     h.send_image(2.30, texture(24, 32))                         # size mismatch with camera_info
     h.send_image(2.30, img)                                     # a rejected stamp is not "seen": kept
     h.send_image(2.30, img)                                     # duplicate stamp
-    h.send_image(1.50, img)                                     # out of order
+    h.send_image(1.50, img)                                     # late: still gets its own pose
     h.send_image(50.0, img)                                     # no TF after that time: waits, then dropped
     wait_for(lambda: node.stats["rejected_no_pose_timeout"] == 1, what="missing-TF rejection")
     s = node.stats
     assert s["rejected_encoding"] == 1 and s["rejected_size_mismatch"] == 1
-    assert s["rejected_duplicate"] == 1 and s["rejected_out_of_order"] == 1
-    assert s["not_keyframe"] == 1 and s["keyframes_added"] == 6
+    assert s["rejected_duplicate"] == 1 and s["rejected_out_of_order"] == 0
+    assert s["not_keyframe"] == 1 and s["keyframes_added"] == 7
     store = SceneStore(tmp_path / "scene", create=False)
-    assert len(store) == 6
+    assert len(store) == 7
+    assert np.allclose(store.pose(store.names()[-1])[:3, 3], [1.50, 0, 1.0], atol=1e-6)
     frames = store.frames()
     for f in frames[:4]:                                        # colour encodings decoded to RGB
         assert np.array_equal(f.image, img)
@@ -111,7 +112,7 @@ def test_burst_of_frames(harness, tmp_path):
     assert len(store) == s["keyframes_added"] >= 5
     assert all(f.image.shape == (48, 64, 3) for f in store.frames())
     xs = [store.pose(n)[0, 3] for n in store.names()]
-    assert np.all(np.diff(xs) > 0)                              # in time order, no duplicates
+    assert len(set(np.round(xs, 9))) == len(xs)                 # no duplicates
 
 
 def test_disk_full_keeps_node_and_keyframes(harness, tmp_path):

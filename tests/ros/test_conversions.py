@@ -88,6 +88,11 @@ def test_camera_info_and_poses():
         cv.pose_to_matrix(p)
     t = 1234.56789
     assert cv.stamp_to_sec(cv.sec_to_stamp(t)) == pytest.approx(t, abs=1e-9)
+    st = cv.sec_to_stamp(1002.9999999999)                # rounds up to 1003 s 0 ns (was 1002 s 0 ns)
+    assert (st.sec, st.nanosec) == (1003, 0) and cv.stamp_to_sec(st) == pytest.approx(1003.0)
+    bad = cv.sec_to_stamp(5.0)
+    bad.nanosec = 1_500_000_000                          # not normalised: NaN, rejected by every consumer
+    assert np.isnan(cv.stamp_to_sec(bad))
 
 
 def test_point_cloud_and_markers():
