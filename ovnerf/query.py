@@ -308,7 +308,8 @@ class SemanticMap:
         finish = dict(max_points=max_points, voxel=voxel, standoff=standoff, ground_z=ground_z,
                       n_grasps=n_grasps, top_band=top_band, seed=seed)
         if views is None and self.point_map is not None and len(self.point_map):
-            rel, margin = self._relevancy_from_logits(text_logits(self.point_map.features_f32(), emb.cpu()))
+            # the map's features are unit norm: the cosine logits are one matrix product
+            rel, margin = self._relevancy_from_logits(self.point_map.features_f32() @ emb.cpu().float().T)
             q = query_mask(rel.numpy(), margin.numpy(), np.ones(rel.shape[0]), threshold, 0.0, peak_fraction)
             rel = torch.where(torch.from_numpy(q), rel, torch.zeros_like(rel))  # the mask rule, then select
             P, R, viewers, count = self.point_map.select(rel, threshold, vote_voxel, vote_ratio)

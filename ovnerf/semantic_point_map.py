@@ -71,9 +71,9 @@ class SemanticPointMap:
         return int(self.points.shape[0])
 
     def features_f32(self) -> torch.Tensor:
-        """The features as float32 (converted once, kept for later queries)."""
+        """The features as unit-norm float32 (converted and re-normalised once, kept for later queries)."""
         if self._f32 is None:
-            self._f32 = self.features.float()
+            self._f32 = torch.nn.functional.normalize(self.features.float(), dim=-1)
         return self._f32
 
     def _vote_cells(self, vote_voxel: float):
