@@ -124,6 +124,23 @@ def bench_peer_section(device, n_rays: int, repeats: int, quick: bool) -> dict:
     return res
 
 
+def peer_step_peak(phase: str, method: str, device: str, n_rays: int) -> float:
+    """Child side of ``ovnerf.field.peer_bench.peak_memory``: MiB one step adds (see there)."""
+    from ovnerf.field.peer_bench import one_step
+
+    run = one_step(phase, method, device, n_rays)
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        run()
+        return (torch.cuda.max_memory_allocated(device) - base) / 2 ** 20
+    with PeakRSS() as mem:
+        base = mem.peak
+        run()
+    return (mem.peak - base) / 2 ** 20
+
+
 def _demo_views(tmp: Path, n: int = 4, width: int = 160, height: int = 120):
     from ovnerf.synthetic.generate import generate_room_scene
     from ovnerf.scene.store import SceneStore
@@ -265,9 +282,9 @@ def run_bench(device="cpu", quick: bool = False, repeats: int | None = None, n_r
             for line in format_peer(r):
                 p(line)
             if not quick:
-                p("    peak memory, one process per configuration: " + "; ".join(
+                p("    memory one step adds (own process each, TensoRF/ours): " + "; ".join(
                     f"{ph} {q.get('tensorf_peak_mb', float('nan')):.0f}/{q.get('ours_peak_mb', float('nan')):.0f} MiB"
-                    for ph, q in r["phases"].items()) + " (TensoRF/ours)")
+                    for ph, q in r["phases"].items()))
         if "field" in sections:
             r = bench_field_section(device, n_rays, repeats, iters=2 if quick else 3)
             out["field"] = r

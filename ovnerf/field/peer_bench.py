@@ -118,10 +118,12 @@ def format_peer(res: dict) -> list[str]:
 
 
 def peak_memory(phase: str, method: str, device="cpu", n_rays: int = 4096, timeout: float = 600) -> float:
-    """Peak memory (MiB) of one training step of ``method`` in ``phase``, in a fresh process:
-    peak RSS on the CPU, ``max_memory_allocated`` on CUDA. NaN when the process fails."""
-    code = ("import json,sys; from ovnerf.field.peer_bench import _child_peak; "
-            f"print(json.dumps(_child_peak({phase!r}, {method!r}, {str(device)!r}, {int(n_rays)})))")
+    """Peak memory (MiB) that one training step of ``method`` in ``phase`` adds, in a fresh process:
+    on the CPU the peak resident set size during the step (sampled every 5 ms) minus the RSS before
+    it (imports, field, rays: the same for both methods); on CUDA ``max_memory_allocated`` during
+    the step. NaN when the process fails."""
+    code = ("import json; from ovnerf.experiments.bench import peer_step_peak; "
+            f"print(json.dumps(peer_step_peak({phase!r}, {method!r}, {str(device)!r}, {int(n_rays)})))")
     try:
         p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
         return float(json.loads(p.stdout.strip().splitlines()[-1]))
@@ -129,15 +131,15 @@ def peak_memory(phase: str, method: str, device="cpu", n_rays: int = 4096, timeo
         return float("nan")
 
 
-def _child_peak(phase: str, method: str, device: str, n_rays: int) -> float:
-    from ovnerf.field.benchmark import _peak_mb, _reset_peak
-
+def one_step(phase: str, method: str, device, n_rays: int):
+    """(run, device) for :func:`peak_memory`'s child: ``run()`` performs one step on a fresh field."""
     device = torch.device(device)
     cfg = FieldConfig.cpu_preset() if device.type == "cpu" else FieldConfig()
     field, rays_o, rays_d, tgt = _setup(cfg, device, n_rays)
     _phase_field(field, {k: v.clone() for k, v in field.state_dict().items()}, phase)
     opt = torch.optim.Adam(field.param_groups(2e-2, 1e-3), betas=(0.9, 0.99))
-    _reset_peak(device)
-    _step(field, opt, method, phase, rays_o, rays_d, tgt, torch.Generator(device=device).manual_seed(0))
-    _sync(device)
-    return _peak_mb(device)
+
+    def run():
+        _step(field, opt, method, phase, rays_o, rays_d, tgt, torch.Generator(device=device).manual_seed(0))
+        _sync(device)
+    return run
