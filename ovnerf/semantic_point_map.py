@@ -21,8 +21,8 @@ Versioning: the map is saved beside its checkpoint (``checkpoint.pt`` → ``chec
 :func:`point_map_path`) with the checkpoint's iteration and a SHA-1 fingerprint of the field's
 parameters (:func:`field_fingerprint`); :func:`load_point_map` returns None (→ the rendering
 path) when the file is missing, unreadable or belongs to another state of the field.
-The trainer rebuilds it at every checkpoint save (end of training, periodic saves), i.e. after
-CSE events too.
+The trainer rebuilds it at every checkpoint save: the end of training, every ``checkpoint_every``
+iterations, and right after each CSE event (which saves a checkpoint then).
 """
 from __future__ import annotations
 

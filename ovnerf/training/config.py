@@ -89,8 +89,9 @@ class TrainConfig:
     progress_interval_s: float = 0.5
     render_chunk: int = 8192            # rays per chunk when rendering whole views (CSE, eval)
     eval_every: int = 0                 # 0 = no periodic evaluation during training
-    # semantic point map (ovnerf.semantic_point_map) written beside every checkpoint, built from up
-    # to this many training views at point_map_side px; 0 = none (queries then render)
+    # semantic point map (ovnerf.semantic_point_map) written beside every checkpoint (the trainer
+    # also saves one after each CSE event), built from up to this many training views at
+    # point_map_side px; 0 = none (queries then render)
     point_map_views: int = 32
     point_map_side: int = 64
 

@@ -258,6 +258,8 @@ class Trainer:
         cfg = self.cfg
         if self.semantic and cfg.stage(i) == 2 and (i - cfg.stage1_iters) % cfg.cse_every == 0 and self.last_cse_iter != i:
             msgs.append(self.run_cse(i))
+            if self.out_dir is not None and cfg.point_map_views > 0:
+                self.save()  # the checkpoint and its semantic point map after every CSE event
         return msgs
 
     def run_cse(self, i: int) -> str:
