@@ -13,7 +13,7 @@ from ovnerf.training.checkpoint import load_checkpoint
 VOCAB = ["wall", "floor", "table", "chair"]
 OPTIONS = ["foundation.sam=none", "foundation.dino=none", "foundation.sim_dim=32", "field.n_voxels_init=2048",
            "field.n_voxels_final=4096", "field.max_samples=16", "batch_rays=64", "stage1_iters=100",
-           "checkpoint_every=2"]
+           "checkpoint_every=2", "point_map_views=2", "point_map_side=8"]
 
 
 @pytest.fixture(scope="module")
