@@ -16,12 +16,17 @@
 4. **evaluate**: mIoU / mAcc (``ovnerf.training.evaluate.evaluate_views``: classes present in
    the ground truth, argmax over the vocabulary at every pixel) and RGB PSNR on the held-out views
    (every 10th frame).
-5. **queries**: for each text, 2D: the relevancy map on the held-out view where the class covers
-   most ground-truth pixels, mask = relevancy > 0.5 ∧ opacity ≥ 0.5 (pixels, mean relevancy in
-   the mask, IoU with the ground-truth class mask); 3D: ``SemanticMap.localize`` → centroid,
-   compared with the nearest ground-truth instance centre of that class in ``room.json``
-   (Euclidean distance in metres) and whether the centroid lies in that instance's AABB
-   (grown by 0.1 m).
+5. **queries** (open vocabulary: vocabulary words and words the field was never trained on,
+   ``OPEN_VOCABULARY`` says which ground-truth classes each denotes, e.g. "couch" → sofa,
+   "furniture" → table/chair/sofa/bookshelf/cabinet/bed; embedded by the teacher's simulated
+   WordNet text encoder): for each text, 2D: the LERF relevancy map (``SemanticMap.relevancy``)
+   on the held-out view where the denoted classes cover most ground-truth pixels, the query's mask
+   ∧ opacity ≥ 0.5 (pixels, mean relevancy in the mask, IoU with the union of the denoted
+   classes' ground-truth masks); ``rel ×``: mean relevancy on the denoted classes' pixels over
+   all held-out views ÷ that on wall/floor/window pixels; 3D: ``SemanticMap.localize`` →
+   centroid, compared with the nearest ground-truth instance of a denoted class in ``room.json``
+   (Euclidean distance in metres) and whether the centroid lies in that instance's AABB (grown by
+   0.1 m). A word the encoder does not know is answered with its reason.
 6. **images** (``out_dir/images``): per held-out view a panel RGB | rendered RGB | ground truth |
    prediction; per query a panel RGB | relevancy (turbo colour map) | mask overlay; a class
    legend. ``out_dir/summary.json`` holds every figure of :class:`DemoSummary`.
@@ -46,19 +51,33 @@ from ovnerf.errors import UserError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_QUERIES = ("table", "sofa", "lamp", "bookshelf", "plant")
+# texts outside the training vocabulary → the ground-truth classes they denote (for scoring only)
+OPEN_VOCABULARY = {"couch": ("sofa",), "carpet": ("rug",), "seat": ("chair", "sofa"),
+                   "furniture": ("table", "chair", "sofa", "bookshelf", "cabinet", "bed"),
+                   "potted plant": ("plant",), "wooden table": ("table",), "bookcase": ("bookshelf",)}
+STRUCTURE = ("wall", "floor", "window")   # the "not an object" pixels of the relevancy ratio
+DEFAULT_QUERIES = ("table", "sofa", "lamp", "bookshelf", "plant", "couch", "carpet", "furniture", "seat",
+                   "potted plant", "wooden table", "xyzzyq")
+
+
+def denoted_classes(text: str) -> tuple:
+    """The ground-truth classes a query text denotes (itself for a class name)."""
+    return OPEN_VOCABULARY.get(" ".join(text.lower().split()), (text,))
 
 
 # ---------------------------------------------------------------------------- results
 @dataclass
 class QueryResult:
     text: str
+    denotes: list = dc_field(default_factory=list)   # ground-truth classes the text stands for
+    in_vocabulary: bool = True
     view: str = ""                   # held-out view used for the 2D mask
     gt_pixels_2d: int = -1           # ground-truth pixels of the class on that view (0: not visible)
     mask_pixels: int = 0
     mask_fraction: float = 0.0
     score_2d: float = float("nan")   # mean relevancy inside the mask
-    iou_2d: float = float("nan")     # mask vs ground-truth class mask on that view
+    iou_2d: float = float("nan")     # mask vs ground-truth mask of the denoted classes on that view
+    relevancy_ratio: float = float("nan")  # mean relevancy on denoted / on STRUCTURE pixels (held-out)
     centroid: list | None = None     # 3D centroid (map frame, m)
     score_3d: float = float("nan")
     gt_instance: str = ""
@@ -107,16 +126,25 @@ class DemoSummary:
             f"  {'RSR maps S~ (train views, 2D)':<32}{_pct(self.rsr_miou_train):>8}{'':>8}",
             f"  {'OV-NeRF field (held-out, 3D)':<32}{_pct(self.miou):>8}{_pct(self.macc):>8}   PSNR {self.psnr:.1f} dB",
             "",
-            f"  {'query':<11}{'2D px':>7}{'score':>7}{'IoU2D':>7}   {'3D centroid (m)':<22}{'GT instance':<14}{'dist m':>7}  in box",
+            "  open vocabulary: * = not in the training vocabulary (text embedded by the SIMULATED WordNet",
+            "  text encoder); IoU2D vs the ground truth of the classes it denotes; rel x = mean relevancy",
+            "  on those classes' pixels / on wall, floor, window pixels (held-out views)",
+            f"  {'query':<16}{'denotes':<16}{'2D px':>6}{'IoU2D':>7}{'rel x':>6}   {'3D centroid (m)':<22}"
+            f"{'GT instance':<14}{'dist m':>7}  in box",
         ]
         for q in self.queries:
             q = q if isinstance(q, QueryResult) else QueryResult(**q)
-            if q.error:
-                lines.append(f"  {q.text:<11}{'—':>7}  {q.error}")
+            name = q.text + ("" if q.in_vocabulary else " *")
+            den = ",".join(q.denotes) if len(",".join(q.denotes)) <= 15 else ",".join(q.denotes)[:14] + "…"
+            if q.error and not q.mask_pixels:
+                lines.append(f"  {name:<16}{den:<16}{'—':>6}  {q.error}")
                 continue
-            c = "(" + ", ".join(f"{v:+.2f}" for v in q.centroid) + ")" if q.centroid is not None else "—"
-            lines.append(f"  {q.text:<11}{q.mask_pixels:>7d}{q.score_2d:>7.2f}{_pct(q.iou_2d):>7}   {c:<22}"
-                         f"{q.gt_instance:<14}{q.distance_m:>7.2f}  {'yes' if q.inside_gt_box else 'no'}"
+            head = f"  {name:<16}{den:<16}{q.mask_pixels:>6d}{_pct(q.iou_2d):>7}{q.relevancy_ratio:>6.1f}   "
+            if q.centroid is None:
+                lines.append(head + (q.error or "—"))
+                continue
+            c = "(" + ", ".join(f"{v:+.2f}" for v in q.centroid) + ")"
+            lines.append(head + f"{c:<22}{q.gt_instance:<14}{q.distance_m:>7.2f}  {'yes' if q.inside_gt_box else 'no'}"
                          + ("   (2D: not in any held-out view)" if q.gt_pixels_2d == 0 else ""))
         t = self.timings_s
         lines += ["", "  time: " + ", ".join(f"{k} {v:.0f} s" for k, v in t.items()) + f"; total {self.total_s:.0f} s"
@@ -341,34 +369,47 @@ def evaluate(smap, store, test_names, progress: bool = True) -> dict:
 
 
 def answer_query(smap, text: str, renders: dict, class_names: list[str], instances: list[dict]) -> tuple[QueryResult, dict | None]:
-    """2D relevancy on the best held-out view + 3D localisation vs the room's ground truth."""
-    q = QueryResult(text=text)
-    cid = class_names.index(text) if text in class_names else -1
-    # held-out view where the class covers most GT pixels (else the first one)
-    best, best_n = None, -1
+    """2D relevancy on the best held-out view + 3D localisation vs the room's ground truth of the
+    classes ``text`` denotes (:func:`denoted_classes`)."""
+    denotes = [c for c in denoted_classes(text) if c in class_names] or list(denoted_classes(text))
+    q = QueryResult(text=text, denotes=denotes, in_vocabulary=text in smap.class_names)
+    cids = [class_names.index(c) for c in denotes if c in class_names]
+    struct = [class_names.index(c) for c in STRUCTURE if c in class_names and c not in denotes]
+    rels, best, best_n = {}, None, -1
+    on, off = [], []
     for name, (fr, _) in renders.items():
-        n = int((fr.labels == cid).sum()) if (fr.labels is not None and cid >= 0) else 0
-        if n > best_n:
-            best, best_n = name, n
-    rel = None
-    if best is not None:
-        fr, _ = renders[best]
         try:
-            rel = smap.relevancy(text, None, fr.K, fr.c2w, fr.height, fr.width)
+            r = smap.relevancy(text, None, fr.K, fr.c2w, fr.height, fr.width)
         except UserError as exc:
             q.error = str(exc)
             return q, None
-        mask = (rel["relevancy"] > 0.5) & (rel["acc"] >= 0.5)
+        rels[name] = r
+        if fr.labels is None:
+            continue
+        gt = np.isin(fr.labels, cids)
+        on.append(r["relevancy"][gt])
+        off.append(r["relevancy"][np.isin(fr.labels, struct)])
+        if int(gt.sum()) > best_n:
+            best, best_n = name, int(gt.sum())
+    best = best if best is not None else next(iter(renders), None)
+    on, off = (np.concatenate(x) if x else np.zeros(0) for x in (on, off))
+    if on.size and off.size and off.mean() > 0:
+        q.relevancy_ratio = float(on.mean() / off.mean())
+    rel = None
+    if best is not None:
+        fr, _ = renders[best]
+        r = rels[best]
+        mask = r["mask"] & (r["acc"] >= 0.5)
         q.view = best
-        q.gt_pixels_2d = best_n if cid >= 0 else -1
+        q.gt_pixels_2d = best_n if cids else -1
         q.mask_pixels = int(mask.sum())
         q.mask_fraction = float(mask.mean())
-        q.score_2d = float(rel["relevancy"][mask].mean()) if mask.any() else 0.0
-        if fr.labels is not None and cid >= 0:
-            gt = fr.labels == cid
+        q.score_2d = float(r["relevancy"][mask].mean()) if mask.any() else 0.0
+        if fr.labels is not None and cids:
+            gt = np.isin(fr.labels, cids)
             union = int((gt | mask).sum())
             q.iou_2d = float((gt & mask).sum() / union) if union else float("nan")
-        rel = {"view": best, "relevancy": rel["relevancy"], "mask": mask}
+        rel = {"view": best, "relevancy": r["relevancy"], "mask": mask}
     try:
         loc = smap.localize(text)
     except UserError as exc:
@@ -376,7 +417,7 @@ def answer_query(smap, text: str, renders: dict, class_names: list[str], instanc
         return q, rel
     q.centroid = [float(v) for v in loc.centroid]
     q.score_3d = float(loc.score)
-    gts = [i for i in instances if i.get("class") == text]
+    gts = [i for i in instances if i.get("class") in denotes]
     if gts:
         d = [float(np.linalg.norm(np.asarray(i["centre"]) - loc.centroid)) for i in gts]
         k = int(np.argmin(d))
@@ -430,7 +471,7 @@ def write_images(img_dir: Path, renders: dict, query_maps: dict, class_names: li
         over = fr.image.astype(np.float32)
         over[qm["mask"]] = 0.45 * over[qm["mask"]] + 0.55 * np.array([255, 40, 40], np.float32)
         panel = np.concatenate([_label(fr.image, qm["view"]), _label(_heat(qm["relevancy"]), f"relevancy '{text}'"),
-                                _label(over.astype(np.uint8), "mask > 0.5")], 1)
+                                _label(over.astype(np.uint8), "mask")], 1)
         p = img_dir / f"query_{text.replace(' ', '_')}.png"
         _write_png(p, panel)
         written.append(str(p))
@@ -537,7 +578,8 @@ def run_demo(out_dir="demo_out", seed: int = 0, width: int = 160, height: int = 
     t = time.perf_counter()
     tcfg = demo_train_config(s.iterations, s.batch_rays, s.seed, s.cse_novel_views, s.cse_events,
                              s.depth_weight, s.free_space_weight)
-    fp = _fingerprint({"settings": asdict(s), "train": tcfg.to_dict(), "cache": cache.manifest.get("fingerprints")})
+    trained_by = {k: v for k, v in asdict(s).items() if k not in ("queries", "threads")}  # not the model's
+    fp = _fingerprint({"settings": trained_by, "train": tcfg.to_dict(), "cache": cache.manifest.get("fingerprints")})
     ckpt_path = out / "model" / "checkpoint.pt"
     ck = None if retrain else _try_reuse_checkpoint(ckpt_path, fp, device)
     reused["model"] = ck is not None

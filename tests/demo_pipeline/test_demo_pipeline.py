@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 TINY = dict(width=80, height=60, n_frames=11, iterations=100, batch_rays=256, sim_patch=8,
             sam_points_per_side=4, cse_sam_points_per_side=4, dino="none", cse_novel_views=2,
-            queries=("table", "sofa", "no-such-thing"), threads=1)
+            queries=("table", "sofa", "no-such-thing", "couch", "furniture", "xyzzyq"), threads=1)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,14 @@ def test_run_demo_outputs(demo):
 def test_queries_compare_with_room_ground_truth(demo):
     out, s = demo
     q = {r.text: r for r in s.queries}
-    assert set(q) == {"table", "sofa", "no-such-thing"}
+    assert set(q) == {"table", "sofa", "no-such-thing", "couch", "furniture", "xyzzyq"}
+    # open vocabulary through the simulated WordNet encoder: a synonym is the same query as its
+    # class (couch = sofa: same relevancy, same 3D answer), a word it does not know gets a reason
+    c, so = q["couch"], q["sofa"]
+    assert not c.in_vocabulary and c.denotes == ["sofa"] and so.in_vocabulary
+    assert c.mask_pixels == so.mask_pixels and c.centroid == so.centroid and c.error == so.error
+    assert q["furniture"].denotes[:4] == ["table", "chair", "sofa", "bookshelf"]
+    assert "unknown word 'xyzzyq'" in q["xyzzyq"].error and q["xyzzyq"].centroid is None
     # a word outside the vocabulary is embedded by the teacher's text encoder: an answer or a
     # readable "not found", never a crash
     u = q["no-such-thing"]
