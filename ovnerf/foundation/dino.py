@@ -132,6 +132,10 @@ class TimmDino(DinoBackend):
     def from_checkpoint(cls, checkpoint, model_name: str = "vit_base_patch8_224.dino",
                         long_side: int = 448, device="cpu", model_kwargs: dict | None = None):
         import timm
+        if not checkpoint:  # timm's pretrained weights through its hub cache (downloaded when online)
+            from ovnerf.foundation.hub_weights import timm_pretrained
+            model = timm_pretrained(model_name, num_classes=0, dynamic_img_size=True, **(model_kwargs or {}))
+            return cls(model, model_name, f"timm-pretrained:{model_name}", long_side, device)
         path = require_file(checkpoint, "dino_checkpoint")
         model = timm.create_model(model_name, pretrained=False, num_classes=0,
                                   dynamic_img_size=True, **(model_kwargs or {}))

@@ -43,7 +43,11 @@ class TorchSamRegions(RegionBackend):
         from segment_anything import sam_model_registry
         if model_type not in MODEL_TYPES:
             raise UserError(f"sam_model_type must be one of {MODEL_TYPES}, got '{model_type}'")
-        path = require_file(checkpoint, "sam_checkpoint")
+        if checkpoint:
+            path = require_file(checkpoint, "sam_checkpoint")
+        else:  # the official checkpoint through torch hub's cache (downloaded when online)
+            from ovnerf.foundation.hub_weights import sam_checkpoint
+            path = sam_checkpoint(model_type)
         sam = sam_model_registry[model_type](checkpoint=str(path))
         return cls(sam, model_type, file_sha256(path), device=device, **params)
 
