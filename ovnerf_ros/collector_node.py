@@ -4,8 +4,8 @@ Converts messages and hands them to :class:`ovnerf.scene.ingest.FrameIngest` (th
 rules, shared with the bag import: stamps, sizes against CameraInfo, waiting until TF covers an
 image's stamp from both sides and interpolating, side-image pairing, keyframe choice, naming,
 counted drop reasons) which writes to :class:`ovnerf.scene.store.SceneStore` (journal: one
-fsync per keyframe; ``transforms.json`` rewritten at most every second by a timer and on
-``/ovnerf/save_dataset``).
+fsync per keyframe; ``transforms.json`` rewritten by the store every 2 s while frames come, by a
+1 s timer once they stop, and on ``/ovnerf/save_dataset``).
 
 Inputs: the colour image (``sensor_msgs/Image``, or ``CompressedImage`` on
 ``<image_topic>/compressed``), ``sensor_msgs/CameraInfo``, optional ``labels_topic`` /
@@ -190,7 +190,7 @@ class CollectorNode(Node):
         """Once a second: live keyframe parameters, transforms.json brought up to date, diagnostics."""
         self.ingest.cfg = self._config()
         try:
-            if self.store.journaled:
+            if self.store.flush_due():
                 self.store.flush()
         except OSError as exc:
             self.stats["store_errors"] += 1

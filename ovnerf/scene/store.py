@@ -204,6 +204,11 @@ class SceneStore:
         """Frames written since ``transforms.json`` was last rewritten (they are in the journal)."""
         return self._journaled
 
+    def flush_due(self) -> bool:
+        """True when frames wait in the journal and ``compact_interval`` s passed since the last
+        rewrite (for a writer's idle timer: a stream that stops still gets a complete file)."""
+        return self._journaled > 0 and time.monotonic() - self._last_compact >= self.compact_interval
+
     def flush(self) -> None:
         """Rewrite ``transforms.json`` with every frame (atomic, fsynced) and empty the journal."""
         atomic_write_bytes(self.meta_path, json.dumps(self.meta).encode())  # C encoder: 4x faster than indent
