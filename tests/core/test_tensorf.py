@@ -153,3 +153,44 @@ def test_backward_with_alpha_mask_and_early_termination():
     assert float(r["acc"][0].detach()) > 0.99
     S = r["weights"].shape[1]
     assert float(r["weights"][0, S // 2:].detach().sum()) < 1e-3
+
+
+def test_fresh_field_gets_a_colour_gradient_below_the_weight_threshold():
+    """Weight-threshold shading applies from the first iteration; each ray's peak-weight sample is
+    still shaded, so a fresh field (every weight < threshold) on a black background learns colour
+    and density (with TensoRF's bare threshold nothing would be shaded: zero gradient)."""
+    torch.manual_seed(0)
+    f = SemanticField(_small_cfg(), ([-1, -1, -1], [1, 1, 1]))
+    o = torch.tensor([[0.0, 0.0, -3.0]]).repeat(32, 1)
+    d = torch.nn.functional.normalize(torch.randn(32, 3) * 0.2 + torch.tensor([0, 0, 1.0]), dim=-1)
+    r = render_rays(f, o, d, outputs=("rgb",), return_weights=True, white_bg=False)
+    assert float(r["weights"].max()) < f.cfg.weight_threshold  # nothing passes the threshold itself
+    (r["rgb"] - 1.0).pow(2).mean().backward()
+    assert float(f.tensorf.density_plane[0].grad.abs().sum()) > 0
+    assert float(f.rgb_head.mlp[0].weight.grad.abs().sum()) > 0
+
+
+def test_early_termination_and_threshold_before_any_alpha_mask():
+    """No special case before the first alpha mask: rays stop after an opaque wall and only
+    samples above the weight threshold (+ the peak one) are shaded."""
+    from ovnerf.field.benchmark import make_wall_field
+    torch.manual_seed(0)
+    f = make_wall_field(_small_cfg(), "cpu")
+    f.tensorf.alpha_mask = torch.zeros(0, 0, 0, dtype=torch.bool)  # no mask
+    assert not f.has_alpha_mask()
+    o = torch.tensor([[2.5, 0.0, 0.0]]).repeat(16, 1)
+    d = torch.nn.functional.normalize(torch.tensor([[-1.0, 0, 0]]) + 0.05 * torch.randn(16, 3), dim=-1)
+    counts = {"density": 0, "app": 0}
+    dens, app = f.tensorf.density, f.tensorf.app_feature
+
+    def count(key, fn):
+        def wrapped(x):
+            counts[key] += x.shape[0]
+            return fn(x)
+        return wrapped
+    f.tensorf.density, f.tensorf.app_feature = count("density", dens), count("app", app)
+    r = render_rays(f, o, d, outputs=("rgb",), return_weights=True)
+    assert float(r["acc"].min()) > 0.99  # every ray ends on the wall (x < 0)
+    in_box = int((r["t"] <= 3.5).sum())  # samples before the far side of the box
+    assert counts["density"] <= 0.8 * in_box  # samples behind the wall were never evaluated
+    assert counts["app"] <= int((r["weights"] > f.cfg.weight_threshold).sum()) + o.shape[0]
