@@ -11,9 +11,10 @@ Inputs: the colour image (``sensor_msgs/Image``, or ``CompressedImage`` on
 ``<image_topic>/compressed``), ``sensor_msgs/CameraInfo``, optional ``labels_topic`` /
 ``depth_topic`` images, and poses from TF (``/tf``, ``/tf_static``: :mod:`ovnerf_ros.tf_buffer`)
 or a ``geometry_msgs/PoseStamped`` topic. Image, camera-info and side-image subscriptions use
-``qos.reliability`` (reliable | best_effort) with KEEP_LAST ``queue_depth``; a message DDS
-drops when that queue overflows never reaches us — the ingest estimates that loss from gaps in
-the image stamps (``estimated_dds_lost``).
+``qos.reliability`` (reliable | best_effort) with KEEP_LAST ``queue_depth``; images DDS drops
+when that queue overflows never reach us — they are counted (``rejected_dds_lost``) from gaps in
+each publisher's publication sequence numbers (rclpy MessageInfo), and estimated from gaps in the
+image stamps (``estimated_dds_lost``) where those are missing.
 
 Every drop is counted by reason (``rejected_<reason>``); counts go out on ``/diagnostics`` and in
 the reply of ``/ovnerf/save_dataset`` (std_srvs/Trigger: rewrites transforms.json and reports).
@@ -43,6 +44,14 @@ from ovnerf_ros.parameters import Parameters
 from ovnerf_ros.tf_buffer import TfSubscriber
 
 SIDE_DECODERS = {"labels": decode_labels, "depth": decode_depth}
+
+
+def _source(info) -> tuple | None:
+    """(publisher gid, publication sequence number) of a message (rclpy MessageInfo), when the RMW
+    provides them (Fast DDS does): the ingest counts lost messages from the gaps."""
+    gid = (info or {}).get("publisher_gid")
+    seq = (info or {}).get("publication_sequence_number")
+    return (bytes(gid["data"]) if isinstance(gid, dict) else None, seq) if seq else None
 
 
 def sensor_qos(reliability: str, depth: int) -> QoSProfile:
@@ -157,14 +166,14 @@ class CollectorNode(Node):
         self.ingest.side_image(name, cv.stamp_to_sec(msg.header.stamp), decoded(arr))
         self._drain()
 
-    def _on_image(self, msg: Image) -> None:
+    def _on_image(self, msg: Image, info) -> None:
         self.ingest.image(cv.stamp_to_sec(msg.header.stamp), msg.header.frame_id,
-                          lambda expected: cv.image_to_rgb(msg, expected), self._now())
+                          lambda expected: cv.image_to_rgb(msg, expected), self._now(), _source(info))
         self._drain()
 
-    def _on_compressed(self, msg: CompressedImage) -> None:
+    def _on_compressed(self, msg: CompressedImage, info) -> None:
         self.ingest.image(cv.stamp_to_sec(msg.header.stamp), msg.header.frame_id,
-                          lambda expected: cv.compressed_to_rgb(msg, expected), self._now())
+                          lambda expected: cv.compressed_to_rgb(msg, expected), self._now(), _source(info))
         self._drain()
 
     def _drain(self) -> None:

@@ -34,9 +34,12 @@ transform for a moving frame, NaN, ...) is rejected and counted as ``tf_<reason>
 touching the history.
 
 Counters (``stats``; every drop by reason under ``rejected_<reason>``, plus ``received``,
-``keyframes_added``, ``keyframes_with_depth``, ``not_keyframe``, ``estimated_dds_lost``): the
-estimate of images lost before they reached us comes from gaps in the image stamps (a gap of
-more than 1.5 median periods counts ``round(gap / period) − 1`` images).
+``keyframes_added``, ``keyframes_with_depth``, ``not_keyframe``, ``estimated_dds_lost``). Images
+lost before they reached us (a subscription queue that overflowed) are counted exactly as
+``rejected_dds_lost`` when the caller passes each message's publisher and publication sequence
+number (gaps per publisher, :class:`SequenceGaps`); else ``estimated_dds_lost`` estimates them
+from gaps in the image stamps (a gap of more than 1.5 median periods counts
+``round(gap / period) − 1`` images).
 """
 from __future__ import annotations
 
@@ -120,6 +123,18 @@ def decoded(array: np.ndarray) -> Callable:
     return decode
 
 
+class SequenceGaps:
+    """Messages lost between each publisher and us: gaps in its publication sequence numbers
+    (a number not above the last one — a restarted publisher — starts afresh)."""
+
+    def __init__(self):
+        self.last: dict = {}
+
+    def add(self, publisher, seq: int) -> int:
+        prev, self.last[publisher] = self.last.get(publisher), int(seq)
+        return int(seq) - prev - 1 if prev is not None and seq > prev + 1 else 0
+
+
 class FrameIngest:
     """Admission state and counters of one image stream into ``store`` (module docstring)."""
 
@@ -142,6 +157,7 @@ class FrameIngest:
         self.side = {n: StampedBuffer(capacity=cfg.side_capacity) for n in cfg.side_streams}
         self.selector = KeyframeSelector(cfg.min_translation, cfg.min_rotation_deg, cfg.min_sharpness)
         self.gaps = StampGaps()
+        self.sequences = SequenceGaps()
         if len(store):
             self.selector.reset(store.pose(store.names()[-1]))
 
@@ -194,9 +210,17 @@ class FrameIngest:
         if name in self.side and math.isfinite(stamp):
             self.side[name].put(stamp, decode)
 
-    def image(self, stamp: float, frame_id: str, decode: Callable, now: float | None = None) -> bool:
-        """Admit one colour image into the queue (module docstring, steps 1–2); True when queued."""
+    def image(self, stamp: float, frame_id: str, decode: Callable, now: float | None = None,
+              source: tuple | None = None) -> bool:
+        """Admit one colour image into the queue (module docstring, steps 1–2); True when queued.
+        ``source`` = (publisher id, publication sequence number) when the transport gives them."""
         self.stats["received"] += 1
+        if source is not None and source[1] is not None:
+            lost = self.sequences.add(*source)
+            if lost:
+                self.stats["rejected_dds_lost"] += lost
+                self.last_reason = f"{lost} image(s) lost in the subscription queue (queue_depth too small?)"
+                self.log(self.last_reason)
         if not math.isfinite(stamp) or stamp <= 0:
             self.reject("bad_stamp", f"image stamp {stamp} is not a time (unset or invalid header stamp)")
             return False

@@ -263,3 +263,13 @@ def test_swapped_and_late_arrivals_are_admitted_with_their_own_pose(rig):
     for name, t in zip(ing.store.names(), stamps):
         assert pose_error(ing.store, name, t)[0] < 1e-3
     assert ing.skips() == {"duplicate": 2}
+
+
+def test_sequence_gaps_count_messages_lost_per_publisher(rig):
+    ing, clock = rig
+    tf(ing, 1.0)
+    for k, (t, seq) in enumerate([(1.1, 1), (1.2, 2), (1.3, 5), (1.4, 6)]):   # 3 and 4 lost in the queue
+        ing.image(t, CAM, raw(rgb()), now=NOW, source=(b"cam", seq))
+    ing.image(1.5, CAM, raw(rgb()), now=NOW, source=(b"other", 40))           # another publisher: no gap
+    ing.image(1.6, CAM, raw(rgb()), now=NOW, source=(b"cam", 1))              # restarted publisher
+    assert ing.stats["rejected_dds_lost"] == 2

@@ -172,3 +172,26 @@ def test_pose_topic_source(harness, tmp_path):
     wait_for(lambda: node.stats["keyframes_added"] == 1 and node.stats["rejected_pose"] == 1, what="keyframe")
     c2w = SceneStore(tmp_path / "scene", create=False).frames()[0].c2w
     assert np.allclose(c2w[:3, 3], [1.5, 0, 1])
+
+
+def test_images_lost_in_the_subscription_queue_are_counted(harness, tmp_path):
+    """Defect 6: a burst into a 2-deep best-effort queue: what DDS drops is counted from the
+    publisher's sequence numbers, so stored + counted = sent, exactly (the first image is seen
+    before the burst and a later one after it, so no loss is at an end of the stream)."""
+    h = harness
+    node = make_collector(h, tmp_path, queue_depth=2, **{"keyframe.min_translation": 0.001,
+                                                         "qos.reliability": "best_effort"})
+    tf_track(h, 0.05, 3.0, dt=0.01)
+    img = texture()
+    h.send_image(0.05, img)
+    wait_for(lambda: node.stats["keyframes_added"] == 1, what="first image")
+    for i in range(1, 40):
+        h.send_image(0.05 * (i + 1), img)
+    wait_for(lambda: not node.pending, timeout=30, what="burst processed")
+    time.sleep(0.5)
+    h.send_image(2.5, img)
+    s = node.stats
+    wait_for(lambda: s["keyframes_added"] + s["rejected_dds_lost"] == 41, timeout=30, what="stored + lost = sent")
+    assert s["received"] == s["keyframes_added"] and len(node.store) == s["keyframes_added"]
+    print(f"\n[queue] 41 sent, {s['rejected_dds_lost']} lost in the 2-deep queue (counted), "
+          f"{s['keyframes_added']} stored")
