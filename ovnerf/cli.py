@@ -14,7 +14,7 @@ from ovnerf.errors import UserError
 # ImportError, never silently skipped: --help lists only commands that exist).
 COMMANDS = [
     "doctor", "generate_scene", "import_capture", "import_bag", "preprocess", "train", "render", "eval",
-    "query", "demo", "bench", "bench_collector", "ablation",
+    "query", "demo", "bench", "bench_collector", "ablation", "calibrate_teacher",
 ]
 
 

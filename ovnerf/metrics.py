@@ -1,16 +1,25 @@
-"""Evaluation metrics: confusion matrix, mIoU, mAcc, PSNR.
+"""Evaluation metrics: confusion matrix, mIoU, mAcc, PSNR — two definitions of the means.
 
-Rules (as in the paper's evaluation, 3DOVS / OV-NeRF):
+**Ours** (:class:`SegmentationMeter`, the default figures ``miou`` / ``macc``):
 
 * Ground-truth pixels with label −1 (void) — or any id outside [0, C) — are ignored.
 * A predicted id outside [0, C) counts as a miss for its ground-truth class (it is no class's
   false positive).
 * Rows of the confusion matrix are ground truth, columns prediction: ``conf[g, p]``.
-* IoU_c = TP / (TP + FP + FN);  Acc_c = TP / (TP + FN)  (per-class recall).
+* ONE confusion matrix pooled over all evaluated views; IoU_c = TP / (TP + FP + FN);
+  Acc_c = TP / (TP + FN) (per-class recall).
 * **Only classes present in the ground truth of the evaluated set** (row sum > 0) enter the
-  means: mIoU = mean_c∈present IoU_c, mAcc = mean_c∈present Acc_c. Classes with no GT pixels are
-  excluded (their IoU/Acc are reported as NaN), even if they were predicted — such false
-  positives still lower the IoU of the classes whose pixels they took.
+  means: mIoU = mean_c∈present IoU_c, mAcc = mean_c∈present Acc_c (mean class recall). Classes
+  with no GT pixels are excluded (their IoU/Acc are reported as NaN), even if they were
+  predicted — such false positives still lower the IoU of the classes whose pixels they took.
+
+**The authors'** (:class:`PerImageMeter`; OV-NeRF / 3DOVS evaluation code, an ``Evaluator``
+with one confusion matrix per test image): per image, IoU_c = TP / (TP + FP + FN) with NaN where
+the union is empty (class neither in the GT nor predicted), image mIoU = nanmean_c IoU_c — so a
+class predicted in an image but absent from its GT counts there with IoU 0; image accuracy = the
+**overall pixel accuracy** Σ TP / (valid GT pixels). Reported: the mean over images of both
+(``miou_img``, ``acc_pix``). These are NOT the same numbers as ours (different averaging, and
+overall accuracy is not mean class recall); tables show both.
 """
 from __future__ import annotations
 
@@ -72,6 +81,34 @@ class SegmentationMeter:
 
     def compute(self) -> dict:
         return iou_acc(self.conf, self.gt_pixels)
+
+
+class PerImageMeter:
+    """The authors' definition (module docstring): per-image nanmean IoU and overall pixel
+    accuracy, averaged over images. ``update(pred, gt)`` once per image."""
+
+    def __init__(self, num_classes: int):
+        self.C = int(num_classes)
+        self.mious: list[float] = []
+        self.accs: list[float] = []
+
+    def update(self, pred, gt) -> None:
+        conf = confusion_matrix(pred, gt, self.C).double()
+        gt_t = torch.as_tensor(np.asarray(gt) if not isinstance(gt, torch.Tensor) else gt).reshape(-1).long()
+        n_valid = int(((gt_t >= 0) & (gt_t < self.C)).sum())
+        if n_valid == 0:
+            return
+        tp = conf.diag()
+        union = conf.sum(1) + conf.sum(0) - tp
+        iou = torch.where(union > 0, tp / union.clamp(min=1), torch.full_like(tp, float("nan")))
+        self.mious.append(float(np.nanmean(iou.numpy())))
+        self.accs.append(float(tp.sum()) / n_valid)
+
+    def compute(self) -> dict:
+        if not self.mious:
+            return {"miou_img": math.nan, "acc_pix": math.nan, "n_images": 0}
+        return {"miou_img": float(np.mean(self.mious)), "acc_pix": float(np.mean(self.accs)),
+                "n_images": len(self.mious)}
 
 
 def miou_macc(pred, gt, num_classes: int) -> dict:

@@ -31,6 +31,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--novel-views", type=int, default=d.cse_novel_views,
                    help=f"novel views per CSE event (default {d.cse_novel_views})")
     p.add_argument("--dino", choices=["onnx", "none"], default=d.dino)
+    p.add_argument("--teacher", choices=["simulated-crops", "simulated"], default=d.teacher,
+                   help="simulated CLIP teacher (a SIMULATION, not CLIP)")
+    p.add_argument("--selection", choices=["learned", "heuristic"], default="learned",
+                   help="scale selection: the field's learned selection volume or the preprocessing heuristic")
     p.add_argument("--threads", type=int, default=d.threads)
     p.add_argument("--markdown", type=Path, default=None, help="also write the table to this file")
     p.add_argument("--no-progress", action="store_true")
@@ -45,7 +49,7 @@ def run(args) -> int:
     s = DemoSettings(seed=args.seed, width=args.width, height=args.height, n_frames=args.frames,
                      iterations=args.iterations, batch_rays=args.rays, sim_noise=args.noise,
                      sam_points_per_side=args.sam_points, cse_sam_points_per_side=args.sam_points,
-                     dino=args.dino, cse_events=args.cse_events, cse_novel_views=args.novel_views, threads=args.threads)
+                     dino=args.dino, teacher=args.teacher, scale_selection=args.selection, cse_events=args.cse_events, cse_novel_views=args.novel_views, threads=args.threads)
     rep = run_ablation(args.out, s, args.variants, progress=not args.no_progress, echo=lambda m: tqdm.write(m))
     text = (f"teacher: {rep.teacher}, noise {s.sim_noise:g}; regions: {rep.regions}; "
             f"{rep.n_train} train / {rep.n_test} held-out views {s.width}x{s.height}; "

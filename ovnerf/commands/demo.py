@@ -42,6 +42,9 @@ def add_parser(subparsers) -> None:
         p.add_argument(flag, dest=field, metavar=flag[2:].upper().replace("-", "_"), type=type(default),
                        default=default, help=f"{text} (default {default:g})")
     p.add_argument("--dino", choices=["onnx", "none"], default=d.dino, help=f"DINO backend (default {d.dino})")
+    p.add_argument("--teacher", choices=["simulated-crops", "simulated"], default=d.teacher,
+                   help="simulated CLIP teacher (a SIMULATION, not CLIP): simulated-crops = 3DOVS crops on "
+                        f"CLIP's mechanism, calibrated; simulated = the older one (default {d.teacher})")
     p.add_argument("--queries", default=",".join(DEFAULT_QUERIES),
                    help=f'comma-separated text queries (default "{",".join(DEFAULT_QUERIES)}")')
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
@@ -63,7 +66,7 @@ def run(args) -> int:
     settings = {field: getattr(args, field) for _, field, _ in SETTING_OPTIONS}
     settings["cse_sam_points_per_side"] = settings["sam_points_per_side"]
     summary = run_demo(args.out, queries=queries, progress=not args.no_progress, retrain=args.retrain,
-                       dino=args.dino, device=args.device, echo=lambda m: tqdm.write(m), **settings)
+                       dino=args.dino, teacher=args.teacher, device=args.device, echo=lambda m: tqdm.write(m), **settings)
     if args.json:
         from dataclasses import asdict
 

@@ -60,7 +60,9 @@ def run(args) -> int:
         print(f"mIoU/mAcc  not measured: {why}")
     else:
         print(f"mIoU       {ev.miou:.4f}")
-        print(f"mAcc       {ev.macc:.4f}")
+        print(f"mAcc       {ev.macc:.4f}   (ours: one confusion matrix over the views, classes present)")
+        print(f"mIoU/img   {ev.miou_img:.4f}   (the authors': mean over images of the per-image nanmean IoU)")
+        print(f"pixel acc  {ev.acc_pix:.4f}   (the authors': mean over images of the overall pixel accuracy)")
         for c, i, a in zip(ev.class_names, ev.iou, ev.acc):
             if i == i:
                 print(f"  {c:<20s} IoU {i:.3f}  Acc {a:.3f}")

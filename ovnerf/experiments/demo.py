@@ -105,6 +105,8 @@ class DemoSummary:
     macc: float
     psnr: float
     per_class_iou: dict
+    miou_img: float                  # the authors' definition: mean over views of nanmean IoU
+    acc_pix: float                   # the authors' definition: mean over views of pixel accuracy
     teacher_miou_train: float        # 2D mIoU of the raw teacher maps S on the training views
     rsr_miou_train: float            # 2D mIoU of the RSR maps S~ on the training views
     queries: list = dc_field(default_factory=list)
@@ -125,6 +127,7 @@ class DemoSummary:
             f"  {'teacher maps S (train views, 2D)':<32}{_pct(self.teacher_miou_train):>8}{'':>8}",
             f"  {'RSR maps S~ (train views, 2D)':<32}{_pct(self.rsr_miou_train):>8}{'':>8}",
             f"  {'OV-NeRF field (held-out, 3D)':<32}{_pct(self.miou):>8}{_pct(self.macc):>8}   PSNR {self.psnr:.1f} dB",
+            f"  {'  authors: mIoU/img, pixel acc':<32}{_pct(self.miou_img):>8}{_pct(self.acc_pix):>8}",
             "",
             "  open vocabulary: * = not in the training vocabulary (text embedded by the SIMULATED WordNet",
             "  text encoder); IoU2D vs the ground truth of the classes it denotes; rel x = mean relevancy",
@@ -169,6 +172,11 @@ class DemoSettings:
     hfov_deg: float = 75.0
     iterations: int = 1000
     batch_rays: int = 1024
+    # the simulated CLIP teacher (both are SIMULATIONS built from the ground-truth labels):
+    # "simulated-crops" = 3DOVS crops + CLIP's mechanism (ovnerf.foundation.crop_teacher, calibrated),
+    # "simulated" = the older single-scale teacher with region-coherent errors (sim_noise, sim_patch)
+    teacher: str = "simulated-crops"
+    scale_selection: str = "learned"   # TrainConfig.scale_selection (learned | heuristic)
     sim_noise: float = 0.5
     sim_patch: int = 16              # simulated teacher's feature cell size in pixels
     sam_points_per_side: int = 6
@@ -185,7 +193,7 @@ class DemoSettings:
     threads: int = 0                 # torch intra-op threads; 0 = auto (see _set_threads)
 
     def foundation_config(self) -> dict:
-        return {"clip": "simulated", "sim_noise": float(self.sim_noise), "sim_seed": int(self.seed),
+        return {"clip": self.teacher, "sim_noise": float(self.sim_noise), "sim_seed": int(self.seed),
                 "sim_patch": int(self.sim_patch),
                 "sam": "onnx", "sam_points_per_side": int(self.sam_points_per_side),
                 "dino": self.dino, "device": str(self.device)}
@@ -351,7 +359,8 @@ def semantic_map_from_trainer(trainer, text_encoder=None):
 
 def evaluate(smap, store, test_names, progress: bool = True) -> dict:
     """mIoU / mAcc / per-class IoU / PSNR on the held-out views with
-    :func:`ovnerf.training.evaluate.evaluate_views` (the paper's protocol, same as ``ovnerf eval``:
+    :func:`ovnerf.training.evaluate.evaluate_views` (same as ``ovnerf eval``, both metric
+    definitions of :mod:`ovnerf.metrics`:
     every pixel gets argmax_c cos(t_c, F̂), no opacity threshold); also the renders (for images)."""
     from tqdm import tqdm
 
@@ -364,7 +373,8 @@ def evaluate(smap, store, test_names, progress: bool = True) -> dict:
                                    keep_renders=True)
     renders = {f.name: (f, {"labels": seg, "rgb": rgb}) for f, (seg, rgb) in zip(frames, rend)}
     per_class = {c: float(i) for c, i in zip(res.class_names, res.iou) if math.isfinite(i)}
-    return {"miou": res.miou, "macc": res.macc, "per_class_iou": per_class, "psnr": res.psnr,
+    return {"miou": res.miou, "macc": res.macc, "miou_img": res.miou_img, "acc_pix": res.acc_pix,
+            "per_class_iou": per_class, "psnr": res.psnr,
             "renders": renders}
 
 
@@ -577,7 +587,7 @@ def run_demo(out_dir="demo_out", seed: int = 0, width: int = 160, height: int = 
     # 3. train
     t = time.perf_counter()
     tcfg = demo_train_config(s.iterations, s.batch_rays, s.seed, s.cse_novel_views, s.cse_events,
-                             s.depth_weight, s.free_space_weight)
+                             s.depth_weight, s.free_space_weight, scale_selection=s.scale_selection)
     trained_by = {k: v for k, v in asdict(s).items() if k not in ("queries", "threads")}  # not the model's
     fp = _fingerprint({"settings": trained_by, "train": tcfg.to_dict(), "cache": cache.manifest.get("fingerprints")})
     ckpt_path = out / "model" / "checkpoint.pt"
@@ -619,7 +629,8 @@ def run_demo(out_dir="demo_out", seed: int = 0, width: int = 160, height: int = 
         sim_noise=float(s.sim_noise), regions=regions.name, dino=dino.name if dino is not None else "off",
         classes=list(store.class_names), n_train=len(train_names), n_test=len(test_names),
         image_size=[s.height, s.width], iterations=s.iterations, miou=ev["miou"], macc=ev["macc"],
-        psnr=ev["psnr"], per_class_iou=ev["per_class_iou"], teacher_miou_train=teacher_miou,
+        psnr=ev["psnr"], miou_img=ev["miou_img"], acc_pix=ev["acc_pix"],
+        per_class_iou=ev["per_class_iou"], teacher_miou_train=teacher_miou,
         rsr_miou_train=rsr_miou, queries=qres, timings_s=timings, reused=reused, images=images,
         machine=machine_description(device), total_s=time.perf_counter() - t_all)
     d = asdict(summary)

@@ -35,9 +35,10 @@ from typing import Callable, Iterable
 import torch
 
 from ovnerf.errors import DeadlineExceeded
+from ovnerf.field.selection import composite_selection
 from ovnerf.scene.rays import get_rays
 
-ALL_OUTPUTS = ("rgb", "depth", "feature", "dino")
+ALL_OUTPUTS = ("rgb", "depth", "feature", "dino", "selection")
 
 
 def compute_weights(sigma: torch.Tensor, delta) -> tuple[torch.Tensor, torch.Tensor]:
@@ -165,7 +166,7 @@ def render_rays(field, rays_o: torch.Tensor, rays_d: torch.Tensor, outputs: Iter
     if "depth" in outputs:
         result["depth"] = (weights * t).sum(-1)
 
-    heads = outputs & {"rgb", "feature", "dino"}
+    heads = outputs & {"rgb", "feature", "dino", "selection"}
     if heads:
         shade = shading_mask(weights, valid, cfg)
         ray_idx, smp_idx = shade.nonzero(as_tuple=True)
@@ -179,10 +180,10 @@ def render_rays(field, rays_o: torch.Tensor, rays_d: torch.Tensor, outputs: Iter
             elif white_bg:
                 rgb = rgb + (1.0 - acc).unsqueeze(-1)
             result["rgb"] = rgb
-        if heads & {"feature", "dino"}:
-            # semantic losses do not shape the geometry unless cfg.semantic_density_grad (3DOVS
-            # trains its semantic field on a fixed density; letting the scale-free cosine/CE losses
-            # move σ degrades the reconstruction — measured on the demo room)
+        if heads & {"feature", "dino", "selection"}:
+            # cfg.semantic_density_grad (default True, as OV-NeRF trains every loss jointly): the
+            # semantic losses also move σ through the weights; False detaches them (3DOVS trains
+            # its semantic field on a fixed, pre-trained density)
             ws = w if getattr(cfg, "semantic_density_grad", True) else w.detach()
             wsum = torch.zeros(N, device=rays_o.device, dtype=rays_o.dtype).index_add(0, ray_idx, ws[:, 0])
         for key, head in (("feature", field.feature_head), ("dino", field.dino_head)):
@@ -190,6 +191,9 @@ def render_rays(field, rays_o: torch.Tensor, rays_d: torch.Tensor, outputs: Iter
                 h = head.hidden(app)
                 hc = torch.zeros(N, h.shape[-1], device=rays_o.device, dtype=h.dtype).index_add(0, ray_idx, ws * h)
                 result[key] = head.project(hc, wsum)
+        if "selection" in heads and getattr(field, "selection", None) is not None:
+            prob = field.selection.probabilities(field.normalize(pts[ray_idx, smp_idx]))
+            result["selection"] = composite_selection(prob, ws, ray_idx, N)
     if return_weights:
         result["weights"] = weights
         result["t"] = t

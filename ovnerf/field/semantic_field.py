@@ -19,6 +19,7 @@ import torch
 import torch.nn as nn
 
 from ovnerf.field.heads import MLPHead, RGBHead
+from ovnerf.field.selection import SelectionVolume
 from ovnerf.field.tensorf import TensoRFVM, n_to_reso
 
 
@@ -58,6 +59,11 @@ class FieldConfig:
     dense_density_max_voxels: int = 2 ** 24   # evaluate σ from a dense volume up to this grid size
     white_bg: bool = False
     semantic_density_grad: bool = True         # False: feature/DINO losses do not move σ (renderer)
+    # learned scale selection (3DOVS / OV-NeRF): n_scales > 1 adds a SelectionVolume (VM,
+    # n_scales logits per point, softmax), rendered as the "selection" output; 1 = none
+    n_scales: int = 1
+    selection_res: int = 32
+    selection_components: int = 4
 
     @classmethod
     def cpu_preset(cls, **overrides) -> "FieldConfig":
@@ -109,6 +115,8 @@ class SemanticField(nn.Module):
         self.feature_head = MLPHead(cfg.app_dim, cfg.feature_dim, cfg.feature_hidden, cfg.feature_layers,
                                     cfg.feature_pe, device=device)
         self.dino_head = MLPHead(cfg.app_dim, cfg.dino_dim, cfg.dino_hidden, cfg.dino_layers, 0, device=device)
+        self.selection = (SelectionVolume(cfg.n_scales, cfg.selection_res, cfg.selection_components,
+                                          cfg.init_scale, device=device) if int(cfg.n_scales) > 1 else None)
 
     # ------------------------------------------------------------------ geometry
     @property
@@ -186,11 +194,13 @@ class SemanticField(nn.Module):
         return self.tensorf.l1_loss()
 
     def grid_parameters(self) -> list[nn.Parameter]:
-        return self.tensorf.grid_parameters()
+        sel = self.selection.grid_parameters() if self.selection is not None else []
+        return [*self.tensorf.grid_parameters(), *sel]
 
     def mlp_parameters(self) -> list[nn.Parameter]:
+        sel = list(self.selection.basis.parameters()) if self.selection is not None else []
         return [*self.tensorf.basis_mat.parameters(), *self.rgb_head.parameters(),
-                *self.feature_head.parameters(), *self.dino_head.parameters()]
+                *self.feature_head.parameters(), *self.dino_head.parameters(), *sel]
 
     def param_groups(self, lr_grid: float = 2e-2, lr_mlp: float = 1e-3) -> list[dict]:
         """Adam parameter groups as TensoRF: grids at ``lr_grid``, basis matrix + heads at ``lr_mlp``."""

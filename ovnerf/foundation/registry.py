@@ -8,7 +8,9 @@ and import their implementation lazily (optional heavy dependencies).
 
 Keys:
 
-- ``clip``: ``"simulated"`` (SimulatedCLIPTeacher — a simulation, needs ground-truth labels) |
+- ``clip``: ``"simulated-crops"`` (CropCLIPTeacher — a SIMULATION of 3DOVS CLIP crops on the
+  ground-truth labels, :mod:`.crop_teacher`) | ``"simulated"`` (the older SimulatedCLIPTeacher —
+  a simulation with region-coherent errors, one scale) |
   ``"openclip"`` (the 3DOVS recipe: 1/8 grid, crops ⌊min/5⌋, ⌊/7⌋, ⌊/10⌋, stride p/4;
   ``clip_down``, ``clip_jitter``, ``clip_seed``) | ``"openclip-fast"`` (the coarse preset: crops of
   ``clip_scales`` × the short side, ``clip_stride``, ``clip_grid_stride``; ~170 crops per 640×480
@@ -141,6 +143,12 @@ def _simulated(cfg: FoundationConfig, label_names):
                                 noise=float(cfg.sim_noise), seed=int(cfg.sim_seed), device=cfg.device)
 
 
+def _simulated_crops(cfg: FoundationConfig, label_names):
+    from ovnerf.foundation.crop_teacher import CropCLIPTeacher
+    return CropCLIPTeacher(label_names=label_names, dim=int(cfg.sim_dim), seed=int(cfg.sim_seed),
+                           down=int(cfg.clip_down), jitter=bool(cfg.clip_jitter), device=cfg.device)
+
+
 def _openclip_3dovs(cfg: FoundationConfig, label_names=None):
     from ovnerf.foundation.clip_3dovs import OpenCLIP3DOVS
     return OpenCLIP3DOVS.from_pretrained(
@@ -198,7 +206,7 @@ def _dino_timm(cfg: FoundationConfig):
 
 # The one list of backends: part -> {name: builder(cfg, ...)}.
 BACKENDS: dict[str, dict[str, Callable]] = {
-    "clip": {"simulated": _simulated, "openclip": _openclip_3dovs, "openclip-fast": _openclip,
+    "clip": {"simulated-crops": _simulated_crops, "simulated": _simulated, "openclip": _openclip_3dovs, "openclip-fast": _openclip,
              "maskclip": _maskclip},
     "sam": {"onnx": _sam_onnx, "torch": _sam_torch, "none": lambda cfg: NoRegions()},
     "dino": {"onnx": _dino_onnx, "timm": _dino_timm, "none": lambda cfg: None},

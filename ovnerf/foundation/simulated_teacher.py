@@ -52,6 +52,22 @@ DEFAULT_CONFUSIONS = [
 ]
 
 
+def ground_truth_labels(frame, label_names, who: str) -> torch.Tensor:
+    """(H, W) long label ids of ``frame`` for a simulated teacher; UserError without labels, class
+    names, or with an id ≥ len(label_names)."""
+    if getattr(frame, "labels", None) is None:
+        raise UserError(f"{who} needs ground-truth labels (frame '{frame.name}' has none): for real "
+                        "images use --clip openclip --clip-checkpoint FILE, or train geometry and colour "
+                        "only with `ovnerf train SCENE --clip none`")
+    if not label_names:
+        raise UserError(f"{who} needs the scene's class names (label_names)")
+    labels = torch.as_tensor(np.asarray(frame.labels), dtype=torch.long)
+    if labels.numel() and int(labels.max()) >= len(label_names):
+        raise UserError(f"frame '{frame.name}': label id {int(labels.max())} ≥ number of class names "
+                        f"({len(label_names)})")
+    return labels
+
+
 def _norm(name: str) -> str:
     return " ".join(str(name).lower().split())
 
@@ -98,18 +114,9 @@ class SimulatedCLIPTeacher(TextImageBackend):
 
     # ------------------------------------------------------------------ image side
     def multiscale_features(self, frame) -> torch.Tensor:
-        if frame.labels is None:
-            raise UserError(f"the simulated CLIP teacher needs ground-truth labels (frame "
-                            f"'{frame.name}' has none): for real images use --clip openclip --clip-checkpoint FILE, "
-                            "or train geometry and colour only with `ovnerf train SCENE --clip none`")
-        if not self.label_names:
-            raise UserError("the simulated CLIP teacher needs the scene's class names (label_names)")
-        labels = torch.as_tensor(np.asarray(frame.labels), dtype=torch.long)
+        labels = ground_truth_labels(frame, self.label_names, "the simulated CLIP teacher")
         H, W = labels.shape
         C = len(self.label_names)
-        if int(labels.max()) >= C:
-            raise UserError(f"frame '{frame.name}': label id {int(labels.max())} ≥ number of "
-                            f"class names ({C})")
         g = torch.Generator().manual_seed(_seed_of(self.seed, "view", frame.name))
         n = self.noise
 

@@ -142,6 +142,7 @@ class ViewTargets:
     rsr: torch.Tensor             # (H, W) long, S~_i
     regions: torch.Tensor         # (K, H, W) bool
     dino: torch.Tensor | None     # (h', w', Dd) float32
+    clip_ms: torch.Tensor | None = None  # (S, h, w, D) float32, every scale (the learned selection)
 
 
 class PreprocessCache:
@@ -259,4 +260,4 @@ class PreprocessCache:
             relevancy=torch.from_numpy(txt["relevancy"].astype(np.int64)).to(device),
             rsr=torch.from_numpy(txt["rsr"].astype(np.int64)).to(device),
             regions=torch.from_numpy(unpack_masks(reg["regions_packed"], reg["regions_shape"])).to(device),
-            dino=dino)
+            dino=dino, clip_ms=ms)

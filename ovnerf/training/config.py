@@ -78,6 +78,10 @@ class TrainConfig:
     upsample_iters: tuple[int, ...] | None = None
     alpha_mask_iters: tuple[int, ...] | None = None
     # switches (ablation)
+    # "learned": the field's selection volume mixes the teacher's scales, L_feat = −cos(F̂, Σ s_k F_k)
+    # (3DOVS / OV-NeRF; needs a multi-scale cache); "heuristic": L_feat against the scale chosen at
+    # preprocessing by TextImageBackend.select_scale (ours, for ablation). One-scale caches: no choice.
+    scale_selection: str = "learned"
     use_rsr: bool = True                # False: Stage I target = raw relevancy S (3DOVS-style)
     use_cse: bool = True
     cse_pmu: bool = True                # pseudo-map update on training views
@@ -154,6 +158,8 @@ class TrainConfig:
             raise UserError("depth_weight must be ≥ 0")
         if self.free_space_weight < 0 or self.free_space_margin < 0:
             raise UserError("free_space_weight and free_space_margin must be ≥ 0")
+        if self.scale_selection not in ("learned", "heuristic"):
+            raise UserError(f"scale_selection must be 'learned' or 'heuristic', got {self.scale_selection!r}")
         if not 0 <= self.novel_ray_fraction <= 4:
             raise UserError("novel_ray_fraction must be in [0, 4]")
         if self.point_map_views < 0 or self.point_map_side < 8:

@@ -1,7 +1,11 @@
 """Evaluation of a trained field on held-out views: mIoU / mAcc (``ovnerf.metrics``), PSNR and SSIM.
 
+Both metric definitions of :mod:`ovnerf.metrics`: ours (pooled confusion, classes present:
+``miou``, ``macc``) and the authors' (per-image nanmean IoU ``miou_img``, overall pixel accuracy
+``acc_pix``).
+
 Per view: render RGB and the segmentation ``argmax_c cos(t_c, F̂)`` over the vocabulary (no
-opacity threshold: every pixel gets a class, as the paper's evaluation); accumulate one confusion
+opacity threshold: every pixel gets a class, as in the authors' evaluation); accumulate one confusion
 matrix over all views (``SegmentationMeter``: void GT pixels ignored, means over classes present in
 the GT of the evaluated views). PSNR = mean over views of the per-view PSNR of RGB in [0, 1];
 SSIM = mean over views of scikit-image's ``structural_similarity`` (7×7 window, RGB channels).
@@ -24,7 +28,7 @@ import torch
 
 from ovnerf.errors import UserError
 from ovnerf.field.renderer import render_image
-from ovnerf.metrics import SegmentationMeter, psnr as psnr_fn
+from ovnerf.metrics import PerImageMeter, SegmentationMeter, psnr as psnr_fn
 from ovnerf.training.cse import render_segmentation
 
 __all__ = ["EvalResult", "evaluate_views", "label_mapping"]
@@ -43,6 +47,8 @@ class EvalResult:
     unmapped: list[str] = dc_field(default_factory=list)
     ssim: float = math.nan
     per_view_ssim: list[float] = dc_field(default_factory=list)
+    miou_img: float = math.nan       # the authors' definition: mean over images of nanmean IoU
+    acc_pix: float = math.nan        # the authors' definition: mean over images of pixel accuracy
 
     @property
     def has_segmentation(self) -> bool:
@@ -53,7 +59,8 @@ class EvalResult:
         d = {"psnr": self.psnr, "ssim": self.ssim, "n_views": self.n_views,
              "per_view_psnr": self.per_view_psnr, "per_view_ssim": self.per_view_ssim}
         if self.has_segmentation:
-            d.update(miou=self.miou, macc=self.macc, unmapped_classes=self.unmapped,
+            d.update(miou=self.miou, macc=self.macc, miou_img=self.miou_img, acc_pix=self.acc_pix,
+                     unmapped_classes=self.unmapped,
                      per_class={c: {"iou": i, "acc": a} for c, i, a in zip(self.class_names, self.iou, self.acc)
                                 if math.isfinite(i)})
         return _finite(d)
@@ -117,6 +124,7 @@ def evaluate_views(field, text_emb, frames, vocabulary: list[str], scene_classes
         raise UserError(f"{M} class names but {te.shape[0]} text embeddings")
     table, unmapped = label_mapping(scene_classes, vocabulary)
     meter = SegmentationMeter(M)
+    per_image = PerImageMeter(M)
     psnrs, ssims, renders = [], [], []
     was_training = field.training
     field.eval()
@@ -126,7 +134,9 @@ def evaluate_views(field, text_emb, frames, vocabulary: list[str], scene_classes
                 seg, rgb = render_segmentation(field, f.K, f.c2w, f.height, f.width, te, chunk, with_rgb=True)
                 seg_np, rgb_np = seg.cpu().numpy(), rgb.cpu().numpy()
                 if f.labels is not None:
-                    meter.update(seg_np, _map_labels(f.labels, table))
+                    gt = _map_labels(f.labels, table)
+                    meter.update(seg_np, gt)
+                    per_image.update(seg_np, gt)
             else:
                 r = render_image(field, f.K, f.c2w, f.height, f.width, chunk=chunk, outputs=("rgb",))
                 rgb_np = (r["rgb"].clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy()
@@ -141,7 +151,8 @@ def evaluate_views(field, text_emb, frames, vocabulary: list[str], scene_classes
     finally:
         field.train(was_training)
     m = meter.compute()
-    res = EvalResult(miou=float(m["miou"]), macc=float(m["macc"]),
+    a = per_image.compute()
+    res = EvalResult(miou_img=a["miou_img"], acc_pix=a["acc_pix"], miou=float(m["miou"]), macc=float(m["macc"]),
                      psnr=float(np.mean(psnrs)) if psnrs else math.nan, n_views=len(frames),
                      class_names=list(vocabulary), iou=[float(x) for x in m["iou"]],
                      acc=[float(x) for x in m["acc"]], per_view_psnr=[float(p) for p in psnrs],

@@ -52,13 +52,19 @@ class RayBatch:
     view: torch.Tensor            # (N,) long
     depth: torch.Tensor | None = None    # (N,) GT z-depth in metres, 0 = unknown (None: no depth)
     z_scale: torch.Tensor | None = None  # (N,) ray distance → z-depth factor (d · optical axis)
+    feat_ms: torch.Tensor | None = None  # (N,S,D) float32, every scale (multiscale banks only)
 
 
 class RayBank:
-    def __init__(self, frames, targets, device="cpu"):
+    def __init__(self, frames, targets, device="cpu", multiscale: bool = False):
         """frames: list of PosedFrame; targets: list of ViewTargets-like objects (same order) with
         ``clip_feat`` (h,w,D), ``relevancy`` (H,W), ``rsr`` (H,W), optional ``dino`` (h',w',Dd).
-        ``targets`` may be None (a pure RGB bank, e.g. novel views)."""
+        ``targets`` may be None (a pure RGB bank, e.g. novel views). ``multiscale``: also keep
+        every scale of ``clip_ms`` (S,h,w,D) when all views carry it with S > 1 (``feat_ms``,
+        ``n_scales``; for the learned scale selection)."""
+        self.multiscale = bool(multiscale)
+        self.feat_ms = None
+        self.n_scales = 1
         if not frames:
             raise UserError("no training views")
         self.device = torch.device(device)
@@ -129,6 +135,15 @@ class RayBank:
             raise UserError(f"CLIP feature dims differ between views: {sorted(dims)}")
         self.feat_dim = dims.pop()
         self.feat = torch.cat(feats)
+        ms = [target_attr(t, "clip_ms") for t in targets] if self.multiscale else []
+        if ms and all(m is not None and m.dim() == 4 and m.shape[0] > 1 for m in ms):
+            if len({int(m.shape[0]) for m in ms}) != 1:
+                raise UserError("the views' CLIP features have different numbers of scales")
+            if any(tuple(m.shape[1:3]) != tuple(hw) for m, hw in zip(ms, fhw)):
+                raise UserError("multi-scale CLIP maps do not match the gathered feature grid")
+            self.n_scales = int(ms[0].shape[0])
+            self.feat_ms = torch.cat([_t(m, torch.float16, self.device).permute(1, 2, 0, 3).reshape(-1, self.n_scales, m.shape[-1])
+                                      for m in ms])
         self.feat_hw = torch.tensor([list(x) for x in fhw], dtype=torch.long, device=self.device)
         self.feat_offset = self._offsets(self.feat_hw)
         if dinos and len(dinos) == len(frames):
@@ -196,13 +211,16 @@ class RayBank:
             if src is None:
                 raise RuntimeError(f"target map '{target}' not available")
             tgt = src[idx].long()
-        feat = dino = None
+        feat = dino = feat_ms = None
         if with_feat and self.feat is not None:
-            feat = self.feat[self._cell(v, x, y, self.feat_hw, self.feat_offset)].float()
+            cell = self._cell(v, x, y, self.feat_hw, self.feat_offset)
+            feat = self.feat[cell].float()
+            if self.feat_ms is not None:
+                feat_ms = self.feat_ms[cell].float()
         if with_dino and self.dino is not None:
             dino = self.dino[self._cell(v, x, y, self.dino_hw, self.dino_offset)].float()
         depth = zs = None
         if self.depth is not None:
             depth = self.depth[idx]
             zs = (rays_d * self.c2w[v, :3, 2]).sum(-1)  # ray_z_scale with per-ray cameras
-        return RayBatch(rays_o, rays_d, rgb, tgt, feat, dino, v, depth, zs)
+        return RayBatch(rays_o, rays_d, rgb, tgt, feat, dino, v, depth, zs, feat_ms)

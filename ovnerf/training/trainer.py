@@ -42,6 +42,7 @@ import torch.nn.functional as F
 
 from ovnerf.errors import UserError
 from ovnerf.field.renderer import distortion_loss, render_rays
+from ovnerf.field.selection import mix_scales
 from ovnerf.field.semantic_field import FieldConfig, SemanticField
 from ovnerf.query import View
 from ovnerf.semantic_point_map import build_point_map, save_point_map
@@ -135,7 +136,8 @@ class Trainer:
             raise UserError("give both the preprocess cache and the text embeddings, or neither (RGB only)")
         fc = field_cfg or FieldConfig()
         targets = _load_targets(cache, [f.name for f in self.frames]) if self.semantic else None
-        self.bank = RayBank(self.frames, targets, device=self.device)
+        self.bank = RayBank(self.frames, targets, device=self.device,
+                            multiscale=self.cfg.scale_selection == "learned")
         if not self.semantic:  # no features to fit: an empty vocabulary, a token-size feature head
             self.bank.feat_dim, fc = GEOMETRY_ONLY_FEATURE_DIM, FieldConfig.from_dict(
                 {**fc.to_dict(), "dino_dim": GEOMETRY_ONLY_FEATURE_DIM})
@@ -154,6 +156,7 @@ class Trainer:
         upd = {"feature_dim": self.bank.feat_dim}
         if self.bank.dino_dim:
             upd["dino_dim"] = self.bank.dino_dim
+        upd["n_scales"] = self.bank.n_scales if self.bank.feat_ms is not None else 1
         if self.cfg.upsample_iters is not None:
             upd["upsample_iters"] = tuple(self.cfg.upsample_iters)
         if self.cfg.alpha_mask_iters is not None:
@@ -305,7 +308,8 @@ class Trainer:
         if n_novel:
             no, nd, ntgt = self.novel.sample(n_novel, self.generator)
             rays_o, rays_d = torch.cat([rays_o, no]), torch.cat([rays_d, nd])
-        outputs = [] if warmup else ["feature"]
+        learned_sel = self.bank.feat_ms is not None and self.field.selection is not None
+        outputs = [] if warmup else (["feature", "selection"] if learned_sel and cfg.w_feat > 0 else ["feature"])
         if cfg.w_color > 0 or warmup:
             outputs.append("rgb")
         if want_dino_feat:
@@ -334,7 +338,8 @@ class Trainer:
             return self._finish_step(terms, mse)
         feat = out["feature"][:n_train]
         if cfg.w_feat > 0:
-            terms["feat"] = cfg.w_feat * L.feature_loss(feat, b.feat)
+            target_feat = mix_scales(out["selection"][:n_train], b.feat_ms) if "selection" in out else b.feat
+            terms["feat"] = cfg.w_feat * L.feature_loss(feat, target_feat)
         ce = L.semantic_ce_loss(feat, self.text_emb, b.target, cfg.temperature)
         if stage == 1:
             terms["sem"] = cfg.w_sem * ce

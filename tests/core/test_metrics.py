@@ -1,6 +1,7 @@
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from ovnerf.metrics import SegmentationMeter, confusion_matrix, iou_acc, miou_macc, psnr
@@ -65,3 +66,24 @@ def test_psnr():
     mask[0, 0] = True
     b[1:] = 0.5
     assert math.isclose(psnr(a, b, mask=mask), 20.0, rel_tol=1e-6)
+
+
+def test_authors_per_image_definition_differs_from_pooled_on_a_hand_example():
+    from ovnerf.metrics import PerImageMeter, SegmentationMeter
+    # image 1: GT all class 0 (4 px); prediction 3x0, 1x1 -> IoU0 3/4, IoU1 0/1 -> nanmean 0.375; acc 0.75
+    # image 2: GT 0,0,1,1 ; prediction 0,0,1,1 -> IoU0 = IoU1 = 1 -> 1.0; acc 1.0; class 2 never -> NaN
+    # (-1 = void pixel, ignored)
+    g1, p1 = np.array([0, 0, 0, 0, -1]), np.array([0, 0, 0, 1, 2])
+    g2, p2 = np.array([0, 0, 1, 1]), np.array([0, 0, 1, 1])
+    a, ours = PerImageMeter(3), SegmentationMeter(3)
+    for p, g in ((p1, g1), (p2, g2)):
+        a.update(p, g)
+        ours.update(p, g)
+    r = a.compute()
+    assert r["n_images"] == 2
+    assert r["miou_img"] == pytest.approx((0.375 + 1.0) / 2)
+    assert r["acc_pix"] == pytest.approx((0.75 + 1.0) / 2)
+    # pooled: conf [[5,1],[0,2]] -> IoU0 5/6, IoU1 2/3 -> mIoU 0.75; mAcc (5/6 + 1) / 2
+    m = ours.compute()
+    assert m["miou"] == pytest.approx((5 / 6 + 2 / 3) / 2)
+    assert m["macc"] == pytest.approx((5 / 6 + 1.0) / 2)

@@ -19,7 +19,7 @@ from ovnerf.experiments.demo import DemoSettings, run_demo
 
 pytestmark = pytest.mark.slow
 
-TINY = dict(width=80, height=60, n_frames=11, iterations=100, batch_rays=256, sim_patch=8,
+TINY = dict(width=80, height=60, n_frames=11, iterations=100, batch_rays=256, teacher="simulated", sim_patch=8,
             sam_points_per_side=4, cse_sam_points_per_side=4, dino="none", cse_novel_views=2,
             queries=("table", "sofa", "no-such-thing", "couch", "furniture", "xyzzyq"), threads=1)
 
