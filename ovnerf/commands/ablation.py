@@ -37,6 +37,8 @@ def add_parser(subparsers) -> None:
                    help="scale selection: the field's learned selection volume or the preprocessing heuristic")
     p.add_argument("--threads", type=int, default=d.threads)
     p.add_argument("--markdown", type=Path, default=None, help="also write the table to this file")
+    p.add_argument("--combine", nargs="+", type=Path, default=None, metavar="ABLATION_JSON",
+                   help="only print mean ± std over seeds of finished runs (their ablation.json files)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
@@ -44,14 +46,27 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     from tqdm import tqdm
 
+    if args.combine:
+        import json
+
+        from ovnerf.errors import UserError
+        from ovnerf.experiments.ablation import seeds_table
+        try:
+            reports = [json.loads(p.read_text())["report"] for p in args.combine]
+        except (OSError, KeyError, ValueError) as exc:
+            raise UserError(f"--combine: cannot read an ablation.json ({exc})") from None
+        print(seeds_table(reports))
+        return 0
+
     from ovnerf.experiments.ablation import markdown_table, per_class_table, run_ablation
+    from ovnerf.experiments.demo import teacher_params
 
     s = DemoSettings(seed=args.seed, width=args.width, height=args.height, n_frames=args.frames,
                      iterations=args.iterations, batch_rays=args.rays, sim_noise=args.noise,
                      sam_points_per_side=args.sam_points, cse_sam_points_per_side=args.sam_points,
                      dino=args.dino, teacher=args.teacher, scale_selection=args.selection, cse_events=args.cse_events, cse_novel_views=args.novel_views, threads=args.threads)
     rep = run_ablation(args.out, s, args.variants, progress=not args.no_progress, echo=lambda m: tqdm.write(m))
-    text = (f"teacher: {rep.teacher}, noise {s.sim_noise:g}; regions: {rep.regions}; "
+    text = (f"teacher: {rep.teacher} ({teacher_params(s)}); regions: {rep.regions}; "
             f"{rep.n_train} train / {rep.n_test} held-out views {s.width}x{s.height}; "
             f"{s.iterations} iterations x {s.batch_rays} rays, seed {s.seed}\n"
             f"teacher maps S on the training views: 2D mIoU {100 * rep.teacher_miou_train:.1f}; "

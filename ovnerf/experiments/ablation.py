@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field as dc_field
 from pathlib import Path
 
 
-from ovnerf.experiments.demo import (DemoSettings, build_demo_backends, demo_train_config, evaluate,
+from ovnerf.experiments.demo import (DemoSettings, teacher_params, build_demo_backends, demo_train_config, evaluate,
                                   machine_description, prepare_scene, preprocess,
                                   semantic_map_from_trainer, teacher_quality, train, _fingerprint, _set_threads)
 from ovnerf.errors import UserError
@@ -101,7 +101,7 @@ def run_ablation(out_dir, settings: DemoSettings | None = None, variants=tuple(V
     scene_dir, _ = prepare_scene(out / "scene", s, progress)
     store = SceneStore(scene_dir, create=False)
     clip, regions, dino, cse_regions = build_demo_backends(s, store.class_names)
-    say(f"teacher: {clip.name} (SIMULATION, noise {s.sim_noise:g}); regions: {regions.name}")
+    say(f"teacher: {clip.name} ({teacher_params(s)}); regions: {regions.name}")
     preprocess(store, out / "preprocess", clip, regions, dino, progress, s.device)
     cache = PreprocessCache(out / "preprocess")
     t_s, t_r = teacher_quality(store, cache)

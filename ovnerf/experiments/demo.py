@@ -119,7 +119,7 @@ class DemoSummary:
     def table(self) -> str:
         """The short human-readable summary printed by ``ovnerf demo``."""
         lines = [
-            f"OV-NeRF demo — teacher: {self.teacher} (noise {self.sim_noise:g}); regions: {self.regions}",
+            f"OV-NeRF demo — teacher: {self.teacher}; regions: {self.regions}",
             f"scene {self.scene_dir}: {self.n_train} train / {self.n_test} held-out views, "
             f"{self.image_size[1]}x{self.image_size[0]}, {len(self.classes)} classes; {self.iterations} iterations",
             "",
@@ -197,6 +197,13 @@ class DemoSettings:
                 "sim_patch": int(self.sim_patch),
                 "sam": "onnx", "sam_points_per_side": int(self.sam_points_per_side),
                 "dino": self.dino, "device": str(self.device)}
+
+
+def teacher_params(s: "DemoSettings") -> str:
+    """The simulated teacher's knobs as a phrase for logs and tables."""
+    if s.teacher == "simulated":
+        return f"SIMULATION, noise {s.sim_noise:g}, {s.sim_patch}-px cells"
+    return "SIMULATION, calibrated parameters (ovnerf calibrate-teacher)"
 
 
 def demo_train_config(iterations: int, batch_rays: int = 1024, seed: int = 0, cse_novel_views: int = 2,
@@ -575,7 +582,7 @@ def run_demo(out_dir="demo_out", seed: int = 0, width: int = 160, height: int = 
     t = time.perf_counter()
     clip, regions, dino, cse_regions = build_demo_backends(s, store.class_names)
     say(f"teacher: {clip.name} — a SIMULATION of CLIP built from the ground-truth labels "
-        f"(noise {s.sim_noise:g}), not CLIP; regions: {regions.name} ({s.sam_points_per_side}² points); "
+        f"({teacher_params(s)}), not CLIP; regions: {regions.name} ({s.sam_points_per_side}² points); "
         f"DINO: {dino.name if dino is not None else 'off'}")
     from ovnerf.preprocess.cache import PreprocessCache
     rep = preprocess(store, out / "preprocess", clip, regions, dino, progress, device)

@@ -3,8 +3,10 @@
 Defaults follow OV-NeRF (15k iterations, 4096 rays, Stage I for T=10k iterations, CSE every
 N=1k iterations with N+=60 novel views, Adam β=(0.9, 0.99), lr 2e-2 for the TensoRF volumes and
 1e-4 for the MLP heads, exponential decay to 0.1× the initial lr over the whole run:
-lr(i) = lr0 · 0.1^(i / iterations)), 3DOVS for the DINO distribution loss (shift 0.7, weights
-200 / 0.22, τ 0.2) and TensoRF for the coarse-to-fine schedule (grid upsampled at
+lr(i) = lr0 · 0.1^(i / iterations)), 3DOVS for the DINO distribution loss (shift 0.7, τ 0.2;
+weights: positive 10 — DEVIATION, 3DOVS and OV-NeRF's configs use 200, which with OV-NeRF's CE
+term flattened the class distributions here (see ``w_dino_pos``) — negative 0.22 (3DOVS; OV-NeRF's
+room config: 0.2)) and TensoRF for the coarse-to-fine schedule (grid upsampled at
 2k/3k/4k/5.5k/7k iterations from 128³ to 300³ voxels, log-linearly; alpha mask updated at
 2k/4k).
 
