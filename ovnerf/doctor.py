@@ -232,18 +232,30 @@ def text_image_checks(config_path: Path | None = None, models_dir: Path | None =
     checks = [
         Check("text-image", "--clip none", True, "usable: geometry and colour only, no text queries "
               "(ovnerf train SCENE --clip none)", essential=False),
-        Check("text-image", "--clip simulated", True, "usable on scenes with labels/ only: a SIMULATION "
-              "built from ground-truth labels, not CLIP", essential=False),
+        _wordnet_check(),
     ]
     for kind in ("openclip", "maskclip"):
         if ckpts:
             detail = f"usable: {ckpts[0]} (--clip {kind} --clip-checkpoint {ckpts[0]})"
         else:
-            detail = ("not usable: no open_clip checkpoint on disk (nothing is downloaded); copy one here "
-                      f"and give it with --clip-checkpoint FILE, or use --clip none")
+            detail = ("no open_clip checkpoint on disk: online, --clip-pretrained TAG (e.g. ViT-B-16 "
+                      "laion2b_s34b_b88k) downloads into open_clip's cache; offline, copy one here and give "
+                      "it with --clip-checkpoint FILE, or use --clip none")
         checks.append(Check("text-image", f"--clip {kind}", bool(ckpts), detail, essential=False,
                             data={"checkpoints": [str(p) for p in ckpts]}))
     return checks
+
+
+def _wordnet_check() -> Check:
+    """--clip simulated needs WordNet (its SIMULATED text encoder, open-vocabulary queries)."""
+    try:
+        from ovnerf.foundation.wordnet_text import wordnet
+        wn = wordnet()
+        ok, detail = True, (f"usable on scenes with labels/ only: a SIMULATION built from ground-truth labels, "
+                            f"not CLIP; text side WordNet {wn.get_version()} ({wn.root})")
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        ok, detail = False, f"not usable: {exc}"
+    return Check("text-image", "--clip simulated", ok, detail, essential=False)
 
 
 def run_checks(include_ros: bool = True, config_path: Path | None = None,
