@@ -111,7 +111,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("training.clip_pretrained", str, "open_clip pretrained tag (e.g. laion2b_s34b_b88k, openai), downloaded "
          "into open_clip's cache when online; '' = none (then training.clip_checkpoint)", groups=_T),
     Spec("training.clip_checkpoint", str, "Local open_clip weights file ('' = none; OpenAI TorchScript .pt works)", groups=_T),
-    Spec("query.threshold", float, "Relevancy threshold of the query mask (softmax vs negatives)", range=(0.01, 0.99), groups=_T),
+    Spec("query.threshold", float, "Relevancy threshold of the query mask (LERF: min pairwise softmax vs object/things/stuff/texture + the request's negatives)", range=(0.01, 0.99), groups=_T),
     Spec("query.max_points", int, "Max object points returned", range=(1, 1000000), groups=_T),
     Spec("query.standoff", float, "Navigation goal distance from the object's footprint (m)", range=(0.0, 20.0), groups=_T),
     Spec("query.max_side", int, "Resolution (longest side, px) of the views used for 3D localisation", range=(8, 2048), groups=_T),
