@@ -139,7 +139,7 @@ TRAIN_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name n
 
 
 def _train_spec(name: str, default) -> Spec:
-    if isinstance(default, (bool, int, float)):
+    if isinstance(default, (bool, int, float, str)):
         typ, elem = type(default), str
     else:  # tuples, or None for the optional schedule lists (int iterations)
         typ, elem = list, float if default and isinstance(default[0], float) else int

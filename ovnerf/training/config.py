@@ -69,11 +69,20 @@ class TrainConfig:
     # when depth_weight > 0 as well.
     free_space_weight: float = 0.0
     free_space_margin: float = 0.1
-    # Anti-fog on RGB-only data: weight of the mip-NeRF 360 distortion loss
-    # (field.renderer.distortion_loss, ray distances in units of the AABB diagonal), active from
-    # iteration ``distortion_from``. It concentrates each ray's weights into one short interval.
-    w_distortion: float = 0.0
+    # Anti-fog on RGB-only data — OUR ADDITION, not in OV-NeRF (whose RGB-only fields show the
+    # semi-transparent free-space "fog"): ``anti_fog`` = "auto" (on when no training frame carries
+    # depth; depth supervision removes the fog itself), "on" or "off". When on:
+    # * w_distortion: the mip-NeRF 360 distortion loss (field.renderer.distortion_loss, ray
+    #   distances in units of the AABB diagonal), from iteration ``distortion_from``: it
+    #   concentrates each ray's weights into one short interval;
+    # * w_opacity: mean α over one render step at ``opacity_points`` uniform random points of the
+    #   box each step (Plenoxels-style sparsity, in TensoRF's alpha): empty space that no ray's
+    #   colour needs goes to α ≈ 0, so the alpha mask drops it; surfaces saturate at α ≈ 1.
+    anti_fog: str = "auto"
+    w_distortion: float = 0.01
     distortion_from: int = 0
+    w_opacity: float = 0.3
+    opacity_points: int = 4096
     # TensoRF coarse-to-fine: None = the FieldConfig's schedule (TensoRF: upsample at
     # 2k/3k/4k/5.5k/7k from 128³ to 300³ voxels, alpha mask at 2k/4k); the voxel counts live in
     # FieldConfig (n_voxels_init / n_voxels_final).
@@ -162,6 +171,10 @@ class TrainConfig:
             raise UserError("free_space_weight and free_space_margin must be ≥ 0")
         if self.scale_selection not in ("learned", "heuristic"):
             raise UserError(f"scale_selection must be 'learned' or 'heuristic', got {self.scale_selection!r}")
+        if self.anti_fog not in ("auto", "on", "off"):
+            raise UserError(f"anti_fog must be auto, on or off, got {self.anti_fog!r}")
+        if self.w_distortion < 0 or self.w_opacity < 0 or self.opacity_points < 1:
+            raise UserError("w_distortion and w_opacity must be ≥ 0, opacity_points ≥ 1")
         if not 0 <= self.novel_ray_fraction <= 4:
             raise UserError("novel_ray_fraction must be in [0, 4]")
         if self.point_map_views < 0 or self.point_map_side < 8:
@@ -223,6 +236,8 @@ def _coerce(key: str, value, default):
             if isinstance(value, bool):
                 raise ValueError
             return float(value)
+        if isinstance(default, str):  # YAML reads on/off as booleans
+            return ("on" if value else "off") if isinstance(value, bool) else str(value)
         if default is None:  # optional schedule lists
             if value is None:
                 return None

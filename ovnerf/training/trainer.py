@@ -168,6 +168,8 @@ class Trainer:
         self._seed_everything(self.cfg.seed)
         self.field = SemanticField(self.field_cfg, aabb, device=self.device)
         self._diag = float((self.field.aabb[1] - self.field.aabb[0]).norm())  # distortion-loss unit
+        # anti-fog terms (TrainConfig.anti_fog): "auto" = on when no training frame carries depth
+        self.anti_fog = self.cfg.anti_fog == "on" or (self.cfg.anti_fog == "auto" and self.bank.depth is None)
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(self.cfg.seed)
         self.iteration = 0
@@ -318,7 +320,7 @@ class Trainer:
         if want_depth:
             outputs.append("depth")
         want_free = want_depth and cfg.free_space_weight > 0
-        want_dist = cfg.w_distortion > 0 and i >= cfg.distortion_from
+        want_dist = self.anti_fog and cfg.w_distortion > 0 and i >= cfg.distortion_from
         out = render_rays(self.field, rays_o, rays_d, outputs=outputs, perturb=True, generator=self.generator,
                           return_weights=want_free or want_dist)
         terms: dict[str, torch.Tensor] = {}
@@ -331,6 +333,8 @@ class Trainer:
         if want_free:
             terms["free"] = cfg.free_space_weight * L.free_space_loss(
                 out["weights"][:n_train], out["t"][:n_train], b.z_scale, b.depth, cfg.free_space_margin)
+        if self.anti_fog and cfg.w_opacity > 0:
+            terms["opacity"] = cfg.w_opacity * self._opacity_term()
         if want_dist:
             terms["distortion"] = cfg.w_distortion * distortion_loss(
                 out["weights"][:n_train], out["t"][:n_train], out["delta"][:n_train], self._diag)
@@ -359,6 +363,13 @@ class Trainer:
         if cfg.w_l1 > 0:
             terms["l1"] = cfg.w_l1 * self.field.l1_loss()
         return self._finish_step(terms, mse)
+
+    def _opacity_term(self) -> torch.Tensor:
+        """mean α over one render step at uniform random points of the box (see TrainConfig.w_opacity)."""
+        lo, hi = self.field.aabb[0], self.field.aabb[1]
+        u = torch.rand(self.cfg.opacity_points, 3, device=self.device, generator=self.generator)
+        sigma = self.field.density(lo + u * (hi - lo))
+        return (1.0 - torch.exp(-sigma * self.field.step_size)).mean()
 
     def _finish_step(self, terms: dict, mse: torch.Tensor) -> tuple[dict, float]:
         cfg = self.cfg

@@ -48,7 +48,8 @@ def test_trainer_without_semantics_learns_colour(tmp_path):
     assert not tr.semantic and tr.cfg.use_cse is False and tr.vocabulary == []
     seen = []
     res = tr.train(callback=seen.append)
-    assert set(res.losses) == {"color", "total"}          # no semantic term was ever computed
+    # no semantic term was ever computed; the anti-fog terms are on (anti_fog=auto, no depth)
+    assert set(res.losses) == {"color", "distortion", "opacity", "total"}
     first = next(p.psnr for p in seen if math.isfinite(p.psnr))
     print("train PSNR", first, "->", res.psnr)
     assert res.psnr > first + 4.0                          # colour fitted
@@ -90,6 +91,21 @@ def test_cli_train_eval_render_without_clip(unlabelled_scene, tmp_path, capsys):
     files = sorted(p.name for p in (ws / "runs" / "render").iterdir())
     assert files == ["f003_depth.png", "f003_rgb.png"]    # no _labels.png, no legend.json
 
+    # a nerfstudio camera path -> PNG frames + an MP4 (imageio-ffmpeg)
+    from ovnerf.scene.conventions import opencv_to_opengl
+    st = SceneStore(unlabelled_scene, create=False)
+    path = {"render_height": 24, "render_width": 32, "fps": 5,
+            "camera_path": [{"camera_to_world": opencv_to_opengl(st.pose(n)).reshape(-1).tolist(), "fov": 50}
+                            for n in st.names()[:3]]}
+    (tmp_path / "path.json").write_text(json.dumps(path))
+    rc = main(["render", str(ck), "--scene", str(unlabelled_scene), "--out", str(tmp_path / "path"),
+               "--camera-path", str(tmp_path / "path.json"), "--video", str(tmp_path / "walk.mp4"), "--no-progress"])
+    assert rc == 0 and len(list((tmp_path / "path").glob("path_*_rgb.png"))) == 3
+    import imageio.v2 as imageio
+    with imageio.get_reader(str(tmp_path / "walk.mp4")) as r:
+        frames = [f for f in r]
+    assert len(frames) == 3 and frames[0].shape == (24, 32, 3)
+
 
 def test_workspace_inside_scene_is_refused(unlabelled_scene, capsys):
     rc = main(["train", str(unlabelled_scene), "--clip", "none", "--workspace", str(unlabelled_scene / "ws")])
@@ -115,3 +131,16 @@ def test_missing_clip_weights_name_the_flag(tmp_path):
         build_text_image({"clip": "openclip", "clip_checkpoint": str(tmp_path / "nope.bin")})
     msg = str(e.value)
     assert "--clip-checkpoint" in msg and "--clip none" in msg and "\n" not in msg
+
+
+def test_anti_fog_auto_follows_depth():
+    """anti_fog=auto: on for RGB-only frames, off when they carry depth (depth removes the fog)."""
+    with_depth = make_frames(n=4, H=12, W=16)
+    rgb_only = [PosedFrame(f.name, f.image, f.K, f.c2w) for f in with_depth]
+    cfg = TrainConfig.cpu_preset(iterations=2, batch_rays=16)
+    assert Trainer(rgb_only, None, None, _field(), cfg, aabb=AABB).anti_fog
+    assert not Trainer(with_depth, None, None, _field(), cfg, aabb=AABB).anti_fog
+    assert Trainer(with_depth, None, None, _field(), cfg.replace(anti_fog="on"), aabb=AABB).anti_fog
+    assert not Trainer(rgb_only, None, None, _field(), cfg.replace(anti_fog="off"), aabb=AABB).anti_fog
+    with pytest.raises(UserError, match="anti_fog"):
+        cfg.replace(anti_fog="maybe")
