@@ -168,7 +168,7 @@ class Trainer:
         self._seed_everything(self.cfg.seed)
         self.field = SemanticField(self.field_cfg, aabb, device=self.device)
         self._diag = float((self.field.aabb[1] - self.field.aabb[0]).norm())  # distortion-loss unit
-        # anti-fog terms (TrainConfig.anti_fog): "auto" = on when no training frame carries depth
+        # anti-fog terms (TrainConfig.anti_fog): "on", or "auto" = on when no training frame carries depth
         self.anti_fog = self.cfg.anti_fog == "on" or (self.cfg.anti_fog == "auto" and self.bank.depth is None)
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(self.cfg.seed)

@@ -48,8 +48,7 @@ def test_trainer_without_semantics_learns_colour(tmp_path):
     assert not tr.semantic and tr.cfg.use_cse is False and tr.vocabulary == []
     seen = []
     res = tr.train(callback=seen.append)
-    # no semantic term was ever computed; the anti-fog terms are on (anti_fog=auto, no depth)
-    assert set(res.losses) == {"color", "distortion", "opacity", "total"}
+    assert set(res.losses) == {"color", "total"}   # no semantic term was ever computed (anti_fog off)
     first = next(p.psnr for p in seen if math.isfinite(p.psnr))
     print("train PSNR", first, "->", res.psnr)
     assert res.psnr > first + 4.0                          # colour fitted
@@ -137,7 +136,8 @@ def test_anti_fog_auto_follows_depth():
     """anti_fog=auto: on for RGB-only frames, off when they carry depth (depth removes the fog)."""
     with_depth = make_frames(n=4, H=12, W=16)
     rgb_only = [PosedFrame(f.name, f.image, f.K, f.c2w) for f in with_depth]
-    cfg = TrainConfig.cpu_preset(iterations=2, batch_rays=16)
+    cfg = TrainConfig.cpu_preset(iterations=2, batch_rays=16, anti_fog="auto")
+    assert not Trainer(rgb_only, None, None, _field(), cfg.replace(anti_fog="off"), aabb=AABB).anti_fog
     assert Trainer(rgb_only, None, None, _field(), cfg, aabb=AABB).anti_fog
     assert not Trainer(with_depth, None, None, _field(), cfg, aabb=AABB).anti_fog
     assert Trainer(with_depth, None, None, _field(), cfg.replace(anti_fog="on"), aabb=AABB).anti_fog
