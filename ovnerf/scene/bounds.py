@@ -11,9 +11,14 @@ Two sources:
   camera is used), then ``margin``.
 
 Camera centres need not lie inside the box: the renderer intersects each ray with the box.
+
+:func:`view_ray_bounds` — the region the cameras look at (a sampled intersection of the view
+frusta) — bounds RGB-only captures (``ovnerf import`` and the trainer's default without depth,
+where it is intersected with the frustum box of :func:`scene_bounds`).
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
@@ -87,3 +92,64 @@ def scene_bounds(frames_or_c2ws, depth: bool | Sequence[np.ndarray] | None = Non
         lo, hi = allp.min(axis=0), allp.max(axis=0)
     size = np.maximum(hi - lo, 1e-3)
     return lo - margin * size, hi + margin * size
+
+
+def view_ray_bounds(c2ws: np.ndarray, Ks: np.ndarray, sizes: np.ndarray, percentile: float = 1.0,
+                    margin: float = 0.3, n_pairs: int = 400_000, tol: float = 0.03, min_angle_deg: float = 10.0,
+                    seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The region the cameras look at (a sampled intersection of the view frusta).
+
+    Random pairs of pixel rays from two different cameras (directions differing by more than
+    ``min_angle_deg``) whose closest points lie in front of both cameras and within ``tol`` × the
+    camera spread of each other "meet"; their midpoints sample where views overlap. The box spans
+    the midpoints' [percentile, 100 − percentile] range per axis, together with the camera
+    centres, grown by ``margin`` of its size on every side (an inside-out capture sees walls
+    beyond the region where its views overlap most; the margin reaches them — measured on the
+    demo room's phone capture). ``Ks`` (N,3,3), ``sizes`` (N,2) = (w, h)."""
+    rng = np.random.default_rng(seed)
+    N = len(c2ws)
+    centres = c2ws[:, :3, 3]
+    if N < 2:
+        lo, hi = centres.min(0) - 1.0, centres.max(0) + 1.0
+        return lo, hi
+
+    def pixel_rays(cams):
+        u = rng.uniform(0, sizes[cams, 0])
+        v = rng.uniform(0, sizes[cams, 1])
+        K = Ks[cams]
+        d = np.stack([(u - K[:, 0, 2]) / K[:, 0, 0], (v - K[:, 1, 2]) / K[:, 1, 1], np.ones_like(u)], -1)
+        d = np.einsum("nij,nj->ni", c2ws[cams, :3, :3], d)
+        return centres[cams], d / np.linalg.norm(d, axis=-1, keepdims=True)
+
+    a = rng.integers(0, N, n_pairs)
+    b = (a + rng.integers(1, N, n_pairs)) % N            # another camera
+    o1, d1 = pixel_rays(a)
+    o2, d2 = pixel_rays(b)
+    c, w = (d1 * d2).sum(-1), o1 - o2
+    dd, ee = (d1 * w).sum(-1), (d2 * w).sum(-1)
+    den = 1 - c * c
+    ok = den > math.sin(math.radians(min_angle_deg)) ** 2
+    den = np.where(ok, den, 1.0)
+    s, t = (c * ee - dd) / den, (ee - c * dd) / den
+    p1, p2 = o1 + s[:, None] * d1, o2 + t[:, None] * d2
+    spread = max(float(np.linalg.norm(centres - centres.mean(0), axis=-1).max()), 1e-3)
+    ok &= (s > 0) & (t > 0) & (np.linalg.norm(p1 - p2, axis=-1) < tol * spread)
+    mids = 0.5 * (p1 + p2)[ok]
+    pts = centres
+    if len(mids) >= 16:
+        pts = np.concatenate([centres, np.percentile(mids, [percentile, 100 - percentile], axis=0)])
+    lo, hi = pts.min(0), pts.max(0)
+    size = np.maximum(hi - lo, 0.1 * spread)
+    return lo - margin * size, hi + margin * size
+
+
+def rgb_only_bounds(frames, max_depth: float = 4.0) -> tuple[np.ndarray, np.ndarray]:
+    """Box of posed RGB frames without depth: :func:`view_ray_bounds` ∩ the frustum box of
+    :func:`scene_bounds` (so it is never larger than that box)."""
+    c2ws = np.stack([np.asarray(f.c2w, dtype=np.float64) for f in frames])
+    Ks = np.stack([np.asarray(f.K, dtype=np.float64) for f in frames])
+    sizes = np.array([[f.width, f.height] for f in frames], dtype=np.float64)
+    vlo, vhi = view_ray_bounds(c2ws, Ks, sizes)
+    flo, fhi = scene_bounds(frames, depth=False, max_depth=max_depth)
+    lo, hi = np.maximum(vlo, flo), np.minimum(vhi, fhi)
+    return (lo, hi) if np.all(hi > lo) else (flo, fhi)

@@ -110,7 +110,8 @@ class Trainer:
     ``regions``, optional ``dino``); text_emb (M,D); vocabulary: class names (M). ``cache=None``
     and ``text_emb=None``: **geometry and colour only** (``--clip none``: no CLIP teacher); every
     step is a colour (+ depth / anti-fog) step, the checkpoint has an empty vocabulary. ``aabb``:
-    (min, max) or None (from ``ovnerf.scene.bounds.scene_bounds(frames)``). ``views``: extra
+    (min, max) or None (``ovnerf.scene.bounds.scene_bounds(frames)`` with depth, else
+    ``rgb_only_bounds(frames)``: the region the cameras look at). ``views``: extra
     cameras stored in the checkpoint for the query layer (default: the training cameras).
     """
 
@@ -163,8 +164,9 @@ class Trainer:
             upd["alpha_mask_iters"] = tuple(self.cfg.alpha_mask_iters)
         self.field_cfg = FieldConfig.from_dict({**fc.to_dict(), **upd})
         if aabb is None:
-            from ovnerf.scene.bounds import scene_bounds
-            aabb = scene_bounds(self.frames)
+            from ovnerf.scene.bounds import rgb_only_bounds, scene_bounds
+            has_depth = any(getattr(f, "depth", None) is not None for f in self.frames)
+            aabb = scene_bounds(self.frames) if has_depth else rgb_only_bounds(self.frames)
         self._seed_everything(self.cfg.seed)
         self.field = SemanticField(self.field_cfg, aabb, device=self.device)
         self._diag = float((self.field.aabb[1] - self.field.aabb[0]).norm())  # distortion-loss unit

@@ -155,3 +155,15 @@ def test_colmap_model_bounds_from_sparse_points(tmp_path, capsys):
     lo, hi = SceneStore(tmp_path / "ws" / "scene", create=False).aabb()
     assert np.all(lo < [-0.45, -0.35, 0.15]) and np.all(hi > [0.45, 0.35, 0.85])
     assert np.all(lo > [-0.6, -0.5, 0.0]) and np.all(hi < [0.6, 0.5, 1.0])   # the points, not the cameras
+
+
+def test_trainer_default_box_without_depth_is_the_looked_at_region():
+    """RGB-only frames: the trainer's default box is the view-ray box cut by the frustum box."""
+    from ovnerf.scene.bounds import rgb_only_bounds, scene_bounds
+    from ovnerf.scene.frames import PosedFrame
+    frames = [PosedFrame(f"f{i}", np.zeros((H, W, 3), np.uint8), K, p) for i, p in enumerate(poses(16))]
+    lo, hi = rgb_only_bounds(frames)
+    flo, fhi = scene_bounds(frames, depth=False)
+    assert np.all(lo >= flo - 1e-9) and np.all(hi <= fhi + 1e-9)
+    assert np.prod(hi - lo) < 0.7 * np.prod(fhi - flo)            # tighter than the 4 m frusta (0.59)
+    assert np.all(lo < [-2, -2, 0.4]) and np.all(hi > [2, 2, 1.0])  # cameras and the object inside
