@@ -58,6 +58,7 @@ from ovnerf.scene.pose_interpolation import validate_pose
 from ovnerf.scene.rays import get_rays, ray_z_scale
 from ovnerf.semantic_point_map import load_point_map
 from ovnerf.semantics.relevancy import lerf_relevancy, query_negatives, text_logits
+from ovnerf.training.checkpoint import Checkpoint, load_checkpoint
 
 
 @dataclass
@@ -139,49 +140,33 @@ class SemanticMap:
     # ------------------------------------------------------------------ loading
     @classmethod
     def load(cls, checkpoint, device="cpu", text_encoder=None, views: list[View] | None = None) -> "SemanticMap":
-        """Load a training checkpoint (``ovnerf.training.checkpoint``). UserError when it is missing
-        or unreadable (a corrupt file never crashes the caller)."""
+        """Load a training checkpoint (:mod:`ovnerf.training.checkpoint`). UserError when it is
+        missing or unreadable (a corrupt file never crashes the caller)."""
         path = Path(checkpoint)
         if not path.is_file():
             raise NotTrainedError(f"checkpoint not found: {path}")
         try:
-            from ovnerf.training import checkpoint as ckpt_mod
-        except ImportError as exc:  # pragma: no cover - the training package is part of the project
-            raise UserError(f"cannot load checkpoints ({exc})") from None
-        try:
-            state = ckpt_mod.load_checkpoint(path, device=device)
+            ck = load_checkpoint(path, device=device)
         except UserError:
             raise
         except Exception as exc:  # torch.load / pickle errors on a corrupt file
             raise UserError(f"checkpoint {path} is corrupt or unreadable ({type(exc).__name__}: {exc})") from None
-        smap = cls.from_checkpoint_state(state, device=device, text_encoder=text_encoder, views=views)
+        smap = cls.from_checkpoint_state(ck, device=device, text_encoder=text_encoder, views=views)
         smap.point_map = load_point_map(path, smap.field)
         return smap
 
     @classmethod
-    def from_checkpoint_state(cls, state, device="cpu", text_encoder=None, views=None) -> "SemanticMap":
-        """Build from what ``load_checkpoint`` returns: an object or dict exposing ``field``,
-        ``class_names`` (or ``vocabulary``) and ``text_emb`` (or ``text_embeddings``)."""
-        def get(*names):
-            for n in names:
-                if isinstance(state, dict) and n in state:
-                    return state[n]
-                if hasattr(state, n):
-                    return getattr(state, n)
-            return None
-        field = get("field", "model")
-        names = get("class_names", "vocabulary", "classes")
-        emb = get("text_emb", "text_embeddings", "text_features")
-        if field is None or names is None or emb is None:
-            raise UserError("checkpoint lacks the field, the vocabulary or its text embeddings")
-        if views is None:
-            cams = get("views", "cameras")
-            views = [v if isinstance(v, View) else View(*v) for v in cams] if cams else None
-        if hasattr(field, "eval"):
-            field.eval()
+    def from_checkpoint_state(cls, ck: Checkpoint, device="cpu", text_encoder=None, views=None) -> "SemanticMap":
+        """Build from the :class:`~ovnerf.training.checkpoint.Checkpoint` that ``load_checkpoint``
+        returns (its ``field``, ``vocabulary``, ``text_emb``, ``views`` and ``text_encoder``)."""
+        if ck.field is None:
+            raise UserError("checkpoint was loaded without its field (build=False)")
+        if views is None and ck.views:
+            views = [View(*v) for v in ck.views]
+        ck.field.eval()
         if text_encoder is None:  # rebuilt on the first text outside the vocabulary
-            text_encoder = LazyTextEncoder(get("text_encoder"), device=device)
-        return cls(field, list(names), emb, text_encoder=text_encoder, views=views, device=device)
+            text_encoder = LazyTextEncoder(ck.text_encoder, device=device)
+        return cls(ck.field, list(ck.vocabulary), ck.text_emb, text_encoder=text_encoder, views=views, device=device)
 
     def adopt_text_encoder(self, other: "SemanticMap | None") -> bool:
         """Use ``other``'s lazily built text encoder (and its embedding cache) when both record the

@@ -21,7 +21,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--repeats", type=int, default=None, help="repeats per figure (default 3; 1 with --quick)")
     p.add_argument("--rays", type=int, default=4096, help="rays per training iteration (default 4096)")
     p.add_argument("--checkpoint", default=None,
-                   help="trained checkpoint for the query figures (default demo_out/model/checkpoint.pt if present)")
+                   help="trained checkpoint for the query figures (default demo_out/checkpoints/checkpoint.pt if present)")
     p.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections (default {','.join(SECTIONS)})")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")

@@ -19,7 +19,8 @@ the GT: mIoU / mAcc) and the authors' (per-image nanmean IoU, overall pixel accu
 teacher is a SIMULATED CLIP teacher (``DemoSettings.teacher``; not CLIP). :func:`seeds_table`
 gives mean ± std over room seeds.
 
-``run_ablation`` appends each finished variant to ``out_dir/ablation.json`` (a re-run with the
+The output directory is a :class:`~ovnerf.app.workspace.Workspace` (``scene/``, ``cache/``)
+shared by the variants; ``run_ablation`` appends each finished variant to ``out_dir/ablation.json`` (a re-run with the
 same settings skips finished variants), and :func:`markdown_table` formats the result.
 """
 from __future__ import annotations
@@ -29,13 +30,15 @@ import logging
 import math
 import time
 from dataclasses import asdict, dataclass, field as dc_field
-from pathlib import Path
 
-
-from ovnerf.experiments.demo import (DemoSettings, teacher_params, build_demo_backends, demo_train_config, evaluate,
-                                  machine_description, prepare_scene, preprocess,
-                                  semantic_map_from_trainer, teacher_quality, train, _fingerprint, _set_threads)
+from ovnerf.app import run as app
+from ovnerf.app.workspace import Workspace
 from ovnerf.errors import UserError
+from ovnerf.experiments.demo import (DemoSettings, build_demo_backends, demo_train_config, evaluate,
+                                     machine_description, prepare_scene, semantic_map_from_trainer,
+                                     teacher_params, teacher_quality, train, _fingerprint, _set_threads)
+from ovnerf.preprocess.cache import PreprocessCache
+from ovnerf.scene.store import SceneStore
 
 log = logging.getLogger(__name__)
 
@@ -92,18 +95,17 @@ def run_ablation(out_dir, settings: DemoSettings | None = None, variants=tuple(V
     s = settings or DemoSettings()
     variants = parse_variants(variants)
     _set_threads(s.threads, say)
-    out = Path(out_dir).expanduser()
+    ws = Workspace(out_dir)
+    out = ws.root
     out.mkdir(parents=True, exist_ok=True)
-    from ovnerf.preprocess.cache import PreprocessCache
-    from ovnerf.scene.store import SceneStore
 
     t = time.perf_counter()
-    scene_dir, _ = prepare_scene(out / "scene", s, progress)
+    scene_dir, _ = prepare_scene(ws.scene_dir, s, progress)
     store = SceneStore(scene_dir, create=False)
     clip, regions, dino, cse_regions = build_demo_backends(s, store.class_names)
     say(f"teacher: {clip.name} ({teacher_params(s)}); regions: {regions.name}")
-    preprocess(store, out / "preprocess", clip, regions, dino, progress, s.device)
-    cache = PreprocessCache(out / "preprocess")
+    app.preprocess(ws, store, store.class_names, (clip, regions, dino), s.device, progress)
+    cache = PreprocessCache(ws.cache_dir)
     t_s, t_r = teacher_quality(store, cache)
     pre_s = time.perf_counter() - t
     train_names, test_names = store.split()
@@ -132,9 +134,9 @@ def run_ablation(out_dir, settings: DemoSettings | None = None, variants=tuple(V
         flags = VARIANTS[name]
         cfg = base_cfg.replace(**flags)
         t0 = time.perf_counter()
-        trainer, _ = train(store, cache, cfg, cse_regions, None, s.device, progress, desc=name)
+        trainer, _ = train(ws, store, cfg, cse_regions, None, s.device, progress, desc=name)
         train_s = time.perf_counter() - t0
-        ev = evaluate(semantic_map_from_trainer(trainer), store, test_names, progress=False)
+        ev = evaluate(semantic_map_from_trainer(trainer), store, progress=False)
         row = AblationRow(variant=name, flags=flags, miou=ev["miou"], macc=ev["macc"], psnr=ev["psnr"],
                           train_s=train_s, per_class_iou=ev["per_class_iou"], miou_img=ev["miou_img"],
                           acc_pix=ev["acc_pix"])

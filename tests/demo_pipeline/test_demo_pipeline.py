@@ -44,7 +44,7 @@ def test_run_demo_outputs(demo):
     assert 0.0 < s.miou <= 1.0 and 0.0 < s.macc <= 1.0
     assert 0.0 < s.teacher_miou_train <= 1.0 and 0.0 < s.rsr_miou_train <= 1.0
     # the files the demo promises
-    assert (out / "model" / "checkpoint.pt").is_file()
+    assert (out / "checkpoints" / "checkpoint.pt").is_file() and (out / "cache" / "manifest.json").is_file()
     data = json.loads((out / "summary.json").read_text())
     assert "SIMULATION" in data["teacher"] and "simulated" in data["note"].lower()
     assert math.isclose(data["miou"], s.miou)
@@ -133,7 +133,7 @@ def test_ablation_ordering_baseline_below_rsr_with_oracle_regions(demo):
     from ovnerf.training.trainer import Trainer
 
     out, s = demo
-    store, cache = SceneStore(out / "scene", create=False), PreprocessCache(out / "preprocess")
+    store, cache = SceneStore(out / "scene", create=False), PreprocessCache(out / "cache")
     C = len(store.class_names)
     names = cache.view_names()
     targets = {}
@@ -169,7 +169,7 @@ def test_rsr_upper_bound_with_oracle_regions(demo):
     from ovnerf.semantics.rsr import region_semantic_ranking
 
     out, s = demo
-    store, cache = SceneStore(out / "scene", create=False), PreprocessCache(out / "preprocess")
+    store, cache = SceneStore(out / "scene", create=False), PreprocessCache(out / "cache")
     C = len(store.class_names)
     raw, oracle = SegmentationMeter(C), SegmentationMeter(C)
     for name in cache.view_names():
