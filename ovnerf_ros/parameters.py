@@ -141,7 +141,7 @@ TRAIN_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name n
 def _train_spec(name: str, default) -> Spec:
     if isinstance(default, (bool, int, float, str)):
         typ, elem = type(default), str
-    else:  # tuples, or None for the optional schedule lists (int iterations)
+    else:  # tuples
         typ, elem = list, float if default and isinstance(default[0], float) else int
     return Spec(f"training.{name}", typ, f"TrainConfig.{name} (unset = the preset's value; "
                 "see ovnerf/training/config.py)", groups=_T, element=elem, optional=True)

@@ -28,8 +28,6 @@ class FieldConfig:
     """Every hyper-parameter of the field and renderer. Defaults follow TensoRF-VM (Blender config)."""
     n_voxels_init: int = 128 ** 3
     n_voxels_final: int = 300 ** 3
-    upsample_iters: tuple[int, ...] = (2000, 3000, 4000, 5500, 7000)   # when to grow the grid
-    alpha_mask_iters: tuple[int, ...] = (2000, 4000)                    # when to update the alpha mask
     density_components: tuple[int, int, int] = (16, 16, 16)
     app_components: tuple[int, int, int] = (48, 48, 48)
     app_dim: int = 27
@@ -68,15 +66,14 @@ class FieldConfig:
     @classmethod
     def cpu_preset(cls, **overrides) -> "FieldConfig":
         """Small field for 2 CPU cores: 32³→64³ voxels, few components, ≤96 samples/ray, small MLPs."""
-        cfg = cls(n_voxels_init=32 ** 3, n_voxels_final=64 ** 3, upsample_iters=(300, 600, 900),
-                  alpha_mask_iters=(300, 900), density_components=(8, 8, 8), app_components=(16, 16, 16),
+        cfg = cls(n_voxels_init=32 ** 3, n_voxels_final=64 ** 3, density_components=(8, 8, 8), app_components=(16, 16, 16),
                   app_dim=27, rgb_hidden=64, fea_pe=0, feature_hidden=128, dino_dim=64, dino_hidden=64,
                   max_samples=96, alpha_mask_max_res=64)
         return replace(cfg, **overrides)
 
-    def voxel_schedule(self) -> list[int]:
-        """Voxel counts for each entry of ``upsample_iters``: log-linear from init to final (TensoRF)."""
-        n = len(self.upsample_iters)
+    def voxel_schedule(self, n: int) -> list[int]:
+        """Voxel counts of ``n`` upsampling steps (``TrainConfig.upsample_iters`` says when):
+        log-linear from init to final (TensoRF)."""
         if n == 0:
             return []
         vals = np.exp(np.linspace(math.log(self.n_voxels_init), math.log(self.n_voxels_final), n + 1))[1:]
@@ -88,7 +85,7 @@ class FieldConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "FieldConfig":
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        for k in ("upsample_iters", "alpha_mask_iters", "density_components", "app_components"):
+        for k in ("density_components", "app_components"):
             if k in known:
                 known[k] = tuple(known[k])
         return cls(**known)

@@ -86,11 +86,11 @@ class TrainConfig:
     distortion_from: int = 0
     w_opacity: float = 1.0
     opacity_points: int = 4096
-    # TensoRF coarse-to-fine: None = the FieldConfig's schedule (TensoRF: upsample at
-    # 2k/3k/4k/5.5k/7k from 128³ to 300³ voxels, alpha mask at 2k/4k); the voxel counts live in
-    # FieldConfig (n_voxels_init / n_voxels_final).
-    upsample_iters: tuple[int, ...] | None = None
-    alpha_mask_iters: tuple[int, ...] | None = None
+    # TensoRF coarse-to-fine (the schedule lives here only): grid upsampled at these iterations
+    # (TensoRF: 2k/3k/4k/5.5k/7k; voxel counts log-linear between FieldConfig's n_voxels_init and
+    # n_voxels_final), alpha mask updated at alpha_mask_iters (2k/4k).
+    upsample_iters: tuple[int, ...] = (2000, 3000, 4000, 5500, 7000)
+    alpha_mask_iters: tuple[int, ...] = (2000, 4000)
     # switches (ablation)
     # "learned": the field's selection volume mixes the teacher's scales, L_feat = −cos(F̂, Σ s_k F_k)
     # (3DOVS / OV-NeRF; needs a multi-scale cache); "heuristic": L_feat against the scale chosen at
@@ -121,10 +121,11 @@ class TrainConfig:
         Same structure as the paper's schedule, proportionally shorter: 2000 iterations of 1024
         rays, Stage II from 1400 with CSE every 200 and 8 novel views; the MLP lr is raised to
         1e-3 (TensoRF's basis lr) because 1e-4 is too slow for so few iterations. The grid
-        schedule comes from ``FieldConfig.cpu_preset()`` (32³→64³ at 300/600/900)."""
+        (``FieldConfig.cpu_preset()``: 32³→64³) is upsampled at 300/600/900, the alpha mask
+        updated at 300/900."""
         cfg = cls(iterations=2000, batch_rays=1024, stage1_iters=1400, cse_every=200,
                   cse_novel_views=8, lr_mlp=1e-3, dino_pair_rays=128, checkpoint_every=500,
-                  render_chunk=4096)
+                  render_chunk=4096, upsample_iters=(300, 600, 900), alpha_mask_iters=(300, 900))
         return cfg.replace(**overrides) if overrides else cfg
 
     # ---------------------------------------------------------------- overrides
@@ -239,6 +240,7 @@ def _coerce(key: str, value, default):
             if isinstance(value, bool):
                 raise ValueError
             return float(value)
+<<<<<<< HEAD
         if isinstance(default, str):  # YAML reads on/off as booleans
             return ("on" if value else "off") if isinstance(value, bool) else str(value)
         if default is None:  # optional schedule lists
@@ -247,6 +249,8 @@ def _coerce(key: str, value, default):
             if isinstance(value, (int, float)):
                 value = [value]
             return tuple(int(x) for x in value)
+=======
+>>>>>>> 8a85a4b (The coarse-to-fine schedule (upsample_iters, alpha_mask_iters) is owned by TrainConfig only (paper and cpu presets carry it; FieldConfig keeps the voxel counts, voxel_schedule(n)); the trainer no longer patches FieldConfig; old checkpoints still load)
         if isinstance(default, tuple):
             if isinstance(value, (int, float)):
                 value = [value]

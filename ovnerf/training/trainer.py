@@ -3,7 +3,7 @@
 Per iteration i (0-based; "iteration" counts completed steps):
 
 1. schedule events at the start of step i (TensoRF order): grid upsampling at
-   ``upsample_iters`` (voxel counts log-linear between FieldConfig's n_voxels_init/final; the
+   TrainConfig's ``upsample_iters`` (voxel counts log-linear between FieldConfig's n_voxels_init/final; the
    optimizer is rebuilt, its lr set to lr0·factor^i), alpha-mask update at ``alpha_mask_iters``;
    in Stage II (i ≥ T, CSE on), every ``cse_every`` iterations from T: CSE (pseudo maps S̄ for
    the training views, novel views with S+; see ``cse.py``).
@@ -153,10 +153,6 @@ class Trainer:
         if self.bank.dino_dim:
             upd["dino_dim"] = self.bank.dino_dim
         upd["n_scales"] = self.bank.n_scales if self.bank.feat_ms is not None else 1
-        if self.cfg.upsample_iters is not None:
-            upd["upsample_iters"] = tuple(self.cfg.upsample_iters)
-        if self.cfg.alpha_mask_iters is not None:
-            upd["alpha_mask_iters"] = tuple(self.cfg.alpha_mask_iters)
         self.field_cfg = FieldConfig.from_dict({**fc.to_dict(), **upd})
         if aabb is None:
             from ovnerf.scene.bounds import rgb_only_bounds, scene_bounds
@@ -174,7 +170,8 @@ class Trainer:
         self.last_cse_iter = -1
         self.point_map = None
         self.optimizer = self._make_optimizer(0)
-        self._voxels = dict(zip(self.field_cfg.upsample_iters, self.field_cfg.voxel_schedule()))
+        ups = tuple(self.cfg.upsample_iters)
+        self._voxels = dict(zip(ups, self.field_cfg.voxel_schedule(len(ups))))
 
     # ------------------------------------------------------------------ setup helpers
     @staticmethod
@@ -254,7 +251,7 @@ class Trainer:
             res = self.field.upsample(int(self._voxels[i]))
             self.optimizer = self._make_optimizer(i)
             msgs.append(f"grid upsampled to {res}")
-        if i in set(self.field_cfg.alpha_mask_iters) and i > 0:
+        if i in set(self.cfg.alpha_mask_iters) and i > 0:
             occ = self.field.update_alpha_mask()
             msgs.append(f"alpha mask updated ({occ:.1%} occupied)")
         cfg = self.cfg

@@ -12,12 +12,12 @@ from conftest import AABB, CLASSES, BlockRegions
 from test_trainer_smoke import small_cfg, small_field
 
 # 16 iterations: warm-up 0..1, Stage II from 6 with CSE at 6/10/14, upsample at 4 and 12, alpha mask at 5.
-CFG = dict(iterations=16, geometry_warmup_frac=0.125, stage1_iters=6, cse_every=4, checkpoint_every=0)
+CFG = dict(iterations=16, geometry_warmup_frac=0.125, stage1_iters=6, cse_every=4, checkpoint_every=0,
+           upsample_iters=(4, 12))
 
 
 def field_cfg():
-    return small_field().__class__.from_dict({**small_field().to_dict(), "upsample_iters": (4, 12),
-                                              "n_voxels_final": 24 ** 3})
+    return small_field().__class__.from_dict({**small_field().to_dict(), "n_voxels_final": 24 ** 3})
 
 
 def trainer(scene, out):

@@ -37,9 +37,8 @@ def cse_run(tiny_scene):
         t["rsr"] = torch.full_like(t["rsr"], 1)
         cache[f.name] = t
     regions = ColourRegions()
-    fc = FieldConfig.cpu_preset(n_voxels_init=8 ** 3, n_voxels_final=8 ** 3, upsample_iters=(),
-                                alpha_mask_iters=(), feature_hidden=16, rgb_hidden=16)
-    cfg = TrainConfig.cpu_preset(iterations=20, stage1_iters=10, cse_every=5, cse_novel_views=N_NOVEL,
+    fc = FieldConfig.cpu_preset(n_voxels_init=8 ** 3, n_voxels_final=8 ** 3, feature_hidden=16, rgb_hidden=16)
+    cfg = TrainConfig.cpu_preset(upsample_iters=(), alpha_mask_iters=(), iterations=20, stage1_iters=10, cse_every=5, cse_novel_views=N_NOVEL,
                                  render_chunk=4096)
     tr = Trainer(tiny_scene["train"], cache, emb, fc, cfg, region_backend=regions, vocabulary=CLASSES,
                  aabb=AABB)

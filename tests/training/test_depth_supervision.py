@@ -67,9 +67,9 @@ def test_raybank_gathers_z_depth(tiny_scene):
 
 def _train(scene, depth_weight, free_space_weight=0.0):
     torch.set_num_threads(1)
-    fc = FieldConfig.cpu_preset(n_voxels_init=16 ** 3, n_voxels_final=32 ** 3, upsample_iters=(40, 80),
-                                alpha_mask_iters=(80,), max_samples=48, feature_hidden=32, rgb_hidden=32)
-    cfg = TrainConfig.cpu_preset(iterations=120, batch_rays=256, geometry_warmup_frac=0.9, use_cse=False,
+    fc = FieldConfig.cpu_preset(n_voxels_init=16 ** 3, n_voxels_final=32 ** 3, max_samples=48, feature_hidden=32,
+                                rgb_hidden=32)
+    cfg = TrainConfig.cpu_preset(upsample_iters=(40, 80), alpha_mask_iters=(80,), iterations=120, batch_rays=256, geometry_warmup_frac=0.9, use_cse=False,
                                  checkpoint_every=0, progress_interval_s=0.0, depth_weight=depth_weight,
                                  free_space_weight=free_space_weight, dino_pair_rays=16, seed=3)
     tr = Trainer(scene["train"], scene["cache"], scene["text_emb"], fc, cfg, vocabulary=CLASSES, aabb=AABB)

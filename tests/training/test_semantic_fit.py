@@ -18,9 +18,8 @@ def test_noiseless_teacher_reaches_miou_090():
         train, test = split(make_frames(H=36, W=48))
         emb = text_embeddings()
         cache = {f.name: synthetic_targets(f, emb, feat_down=1, box_region=False) for f in train}
-        fcfg = FieldConfig.cpu_preset(n_voxels_init=16 ** 3, n_voxels_final=40 ** 3, upsample_iters=(80, 160),
-                                      alpha_mask_iters=(120,), max_samples=48)
-        tcfg = TrainConfig.cpu_preset(iterations=360, batch_rays=512, geometry_warmup_frac=0.2, stage1_iters=260,
+        fcfg = FieldConfig.cpu_preset(n_voxels_init=16 ** 3, n_voxels_final=40 ** 3, max_samples=48)
+        tcfg = TrainConfig.cpu_preset(upsample_iters=(80, 160), alpha_mask_iters=(120,), iterations=360, batch_rays=512, geometry_warmup_frac=0.2, stage1_iters=260,
                                       cse_every=50, cse_pms=False, checkpoint_every=0, seed=0)
         tr = Trainer(train, cache, emb, fcfg, tcfg, vocabulary=CLASSES, aabb=AABB)
         res = tr.train()

@@ -13,14 +13,14 @@ from conftest import AABB, CLASSES, BlockRegions
 
 
 def small_field():
-    return FieldConfig.cpu_preset(n_voxels_init=12 ** 3, n_voxels_final=20 ** 3, upsample_iters=(4,),
-                                  alpha_mask_iters=(5,), max_samples=32, feature_hidden=32, rgb_hidden=32)
+    return FieldConfig.cpu_preset(n_voxels_init=12 ** 3, n_voxels_final=20 ** 3, max_samples=32, feature_hidden=32,
+                                  rgb_hidden=32)
 
 
 def small_cfg(**kw):
     base = dict(iterations=12, batch_rays=128, geometry_warmup_frac=0.15, stage1_iters=6, cse_every=3,
                 cse_novel_views=2, checkpoint_every=5, progress_interval_s=0.0, render_chunk=2048,
-                dino_pair_rays=32)
+                dino_pair_rays=32, upsample_iters=(4,), alpha_mask_iters=(5,))
     base.update(kw)
     return TrainConfig.cpu_preset(**base)
 
