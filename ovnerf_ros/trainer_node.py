@@ -35,22 +35,21 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallb
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from sensor_msgs.msg import Image, PointCloud2
-from std_msgs.msg import ColorRGBA
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
 from ovnerf.app.run import RunSpec
 from ovnerf.app.workspace import Workspace
 from ovnerf.errors import NotTrainedError, UserError
-from ovnerf.query import SemanticMap, class_palette, colorize_labels
+from ovnerf.query import SemanticMap
 from ovnerf.scene.input_checks import check_unit_interval, clip_message
 from ovnerf_msgs.action import Train
-from ovnerf_msgs.msg import ClassColor, TrainingStatus
+from ovnerf_msgs.msg import TrainingStatus
 from ovnerf_msgs.srv import Query, RenderView
 from ovnerf_ros import conversions as cv
 from ovnerf_ros.parameters import Parameters
 from ovnerf_ros.service_requests import ServiceRequestsMixin
-from ovnerf_ros.trainer_outputs import TrainerOutputsMixin
+from ovnerf_ros.trainer_outputs import TrainerOutputsMixin, fill_query_response, fill_render_response
 from ovnerf_ros.training_job import TrainingJob, run_spec
 
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -189,16 +188,7 @@ class TrainerNode(ServiceRequestsMixin, TrainerOutputsMixin, Node):
                             max_views=self.p["query.max_views"], max_side=self.p["query.max_side"],
                             standoff=self.p["query.standoff"], ground_z=self.p["query.ground_z"],
                             deadline=deadline)
-        resp.score = float(loc.score)
-        resp.centroid = cv.point(loc.centroid)
-        resp.bbox_min, resp.bbox_max = cv.vector3(loc.aabb_min), cv.vector3(loc.aabb_max)
-        T = np.eye(4)
-        T[:3, :3], T[:3, 3] = loc.obb_rotation, loc.obb_center
-        resp.bbox_pose = cv.matrix_to_pose(T)
-        resp.bbox_size = cv.vector3(loc.obb_size)
-        resp.points = cv.points_to_cloud(loc.points, None, header)
-        resp.nav_goal = cv.matrix_to_pose_stamped(loc.nav_goal, header)
-        resp.grasps = cv.matrices_to_pose_array(loc.grasps, header)
+        fill_query_response(resp, loc, header)
         self.pub_markers.publish(cv.query_markers(text, loc.centroid, loc.aabb_min, loc.aabb_max,
                                                   loc.nav_goal, header))
         resp.success = True
@@ -213,15 +203,7 @@ class TrainerNode(ServiceRequestsMixin, TrainerOutputsMixin, Node):
         with self._exclusive(self._render_lock, "render"):
             out = smap.render(view.K, view.c2w, view.H, view.W, deadline=deadline)
         header = cv.make_header(self.p["map_frame"], self.get_clock().now().to_msg())
-        pal = class_palette(len(smap.class_names))
-        lab16 = np.where(out["labels"] < 0, 65535, out["labels"]).astype(np.uint16)
-        resp.rgb = cv.array_to_image(out["rgb"], "rgb8", header)
-        resp.depth = cv.array_to_image(out["depth"].astype(np.float32), "32FC1", header)
-        resp.labels = cv.array_to_image(lab16, "mono16", header)
-        resp.labels_color = cv.array_to_image(colorize_labels(out["labels"], pal), "rgb8", header)
-        resp.legend = [ClassColor(class_id=i, name=n, color=ColorRGBA(r=pal[i, 0] / 255.0, g=pal[i, 1] / 255.0,
-                                                                      b=pal[i, 2] / 255.0, a=1.0))
-                       for i, n in enumerate(smap.class_names)]
+        fill_render_response(resp, out, smap.class_names, header)
         self.pub_semantic.publish(resp.labels_color)
         resp.success, resp.message = True, f"rendered {view.W}x{view.H}"
 

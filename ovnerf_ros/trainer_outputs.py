@@ -1,18 +1,48 @@
 """RViz / monitoring outputs of the trainer node (mixed into :class:`ovnerf_ros.trainer_node.TrainerNode`):
 the class-coloured ``/ovnerf/field_cloud`` (timer and ``/ovnerf/publish_cloud``) and
 ``/ovnerf/training_status`` + ``/diagnostics`` (keyframe count read through the store, so frames
-still in its journal count)."""
+still in its journal count); and the Query / RenderView responses filled from the core's results
+(:func:`fill_query_response`, :func:`fill_render_response`)."""
 from __future__ import annotations
 
+import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from std_msgs.msg import ColorRGBA
 
 from ovnerf.errors import UserError
-from ovnerf.query import class_palette
+from ovnerf.query import class_palette, colorize_labels
 from ovnerf.scene.input_checks import clip_message
 from ovnerf.scene.store import SceneStore
-from ovnerf_msgs.msg import TrainingStatus
+from ovnerf_msgs.msg import ClassColor, TrainingStatus
 from ovnerf_ros import conversions as cv
 from ovnerf_ros.training_job import finite
+
+
+def fill_query_response(resp, loc, header) -> None:
+    """The 3D part of a Query response from a :class:`ovnerf.query.Localization`."""
+    resp.score = float(loc.score)
+    resp.centroid = cv.point(loc.centroid)
+    resp.bbox_min, resp.bbox_max = cv.vector3(loc.aabb_min), cv.vector3(loc.aabb_max)
+    T = np.eye(4)
+    T[:3, :3], T[:3, 3] = loc.obb_rotation, loc.obb_center
+    resp.bbox_pose = cv.matrix_to_pose(T)
+    resp.bbox_size = cv.vector3(loc.obb_size)
+    resp.points = cv.points_to_cloud(loc.points, None, header)
+    resp.nav_goal = cv.matrix_to_pose_stamped(loc.nav_goal, header)
+    resp.grasps = cv.matrices_to_pose_array(loc.grasps, header)
+
+
+def fill_render_response(resp, out: dict, class_names: list[str], header) -> None:
+    """A RenderView response from ``SemanticMap.render``'s images (labels -1 → 65535)."""
+    pal = class_palette(len(class_names))
+    lab16 = np.where(out["labels"] < 0, 65535, out["labels"]).astype(np.uint16)
+    resp.rgb = cv.array_to_image(out["rgb"], "rgb8", header)
+    resp.depth = cv.array_to_image(out["depth"].astype(np.float32), "32FC1", header)
+    resp.labels = cv.array_to_image(lab16, "mono16", header)
+    resp.labels_color = cv.array_to_image(colorize_labels(out["labels"], pal), "rgb8", header)
+    resp.legend = [ClassColor(class_id=i, name=n, color=ColorRGBA(r=pal[i, 0] / 255.0, g=pal[i, 1] / 255.0,
+                                                                  b=pal[i, 2] / 255.0, a=1.0))
+                   for i, n in enumerate(class_names)]
 
 
 class TrainerOutputsMixin:
