@@ -44,6 +44,7 @@ few overlapping views, all query points are kept), then by keeping the largest
 """
 from __future__ import annotations
 
+import colorsys
 from dataclasses import dataclass, field as dc_field
 from pathlib import Path
 
@@ -510,7 +511,6 @@ def top_down_grasps(P: np.ndarray, obb_R: np.ndarray, n: int, top_band: float) -
 
 def class_palette(n: int) -> np.ndarray:
     """(n,3) uint8 distinct colours for class ids 0..n-1 (golden-ratio hues, fixed S/V)."""
-    import colorsys
     cols = [colorsys.hsv_to_rgb((i * 0.618033988749895) % 1.0, 0.65, 0.95) for i in range(max(n, 0))]
     return (np.asarray(cols, dtype=np.float64).reshape(-1, 3) * 255 + 0.5).astype(np.uint8)
 

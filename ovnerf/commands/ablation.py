@@ -6,9 +6,14 @@ writes it with ``--markdown FILE``). See :mod:`ovnerf.experiments.ablation`.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from ovnerf.experiments.demo import DemoSettings
+from tqdm import tqdm
+
+from ovnerf.errors import UserError
+from ovnerf.experiments.ablation import markdown_table, per_class_table, run_ablation, seeds_table
+from ovnerf.experiments.demo import DemoSettings, teacher_params
 
 
 def add_parser(subparsers) -> None:
@@ -44,22 +49,13 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from tqdm import tqdm
-
     if args.combine:
-        import json
-
-        from ovnerf.errors import UserError
-        from ovnerf.experiments.ablation import seeds_table
         try:
             reports = [json.loads(p.read_text())["report"] for p in args.combine]
         except (OSError, KeyError, ValueError) as exc:
             raise UserError(f"--combine: cannot read an ablation.json ({exc})") from None
         print(seeds_table(reports))
         return 0
-
-    from ovnerf.experiments.ablation import markdown_table, per_class_table, run_ablation
-    from ovnerf.experiments.demo import teacher_params
 
     s = DemoSettings(seed=args.seed, width=args.width, height=args.height, n_frames=args.frames,
                      iterations=args.iterations, batch_rays=args.rays, sim_noise=args.noise,

@@ -11,6 +11,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
+
+from ovnerf.errors import UserError
+from ovnerf.experiments.bench import run_bench
+from ovnerf.experiments.paper_scale import bench_paper_scale, cuda_missing
+
 SECTIONS = ("peer", "field", "trainer", "query", "preprocess")
 
 
@@ -35,11 +41,6 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    import torch
-
-    from ovnerf.experiments.bench import run_bench
-    from ovnerf.errors import UserError
-
     sections = tuple(s.strip() for s in args.only.split(",") if s.strip())
     bad = [s for s in sections if s not in SECTIONS]
     if bad or not sections:
@@ -51,8 +52,6 @@ def run(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.paper_scale:
-        from ovnerf.experiments.paper_scale import bench_paper_scale, cuda_missing
-
         reason = cuda_missing(args.device)
         if reason:
             print(reason)

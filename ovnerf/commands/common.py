@@ -15,6 +15,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ovnerf.app.workspace import Workspace
+from ovnerf.errors import UserError
+from ovnerf.scene.store import SceneStore
+
 
 def command_parser(subparsers, name: str, doc: str, help: str) -> argparse.ArgumentParser:
     """``subparsers.add_parser(name, help=help, description=<first paragraph of doc>)``."""
@@ -29,7 +33,6 @@ def add_runtime_arguments(p: argparse.ArgumentParser) -> None:
 
 def require_scene_dir(path: Path) -> None:
     """:class:`UserError` unless ``path/transforms.json`` is a file."""
-    from ovnerf.errors import UserError
     if not (Path(path) / "transforms.json").is_file():
         raise UserError(f"not a scene directory (no transforms.json): {path}")
 
@@ -37,7 +40,6 @@ def require_scene_dir(path: Path) -> None:
 def open_scene(path: Path):
     """The existing scene at ``path`` (``SceneStore(path, create=False)``), after
     :func:`require_scene_dir`."""
-    from ovnerf.scene.store import SceneStore
     require_scene_dir(path)
     return SceneStore(path, create=False)
 
@@ -46,7 +48,6 @@ def workspace_from_args(scene: Path, workspace: Path | None, cache: Path | None 
                         checkpoints: Path | None = None):
     """``--workspace WS``: WS/cache, WS/checkpoints, WS/runs, refused inside SCENE. Without it
     the explicit directories (cache default SCENE/preprocess), rooted at the checkpoint directory."""
-    from ovnerf.app.workspace import Workspace
     if workspace is not None:
         return Workspace(workspace, scene=scene, cache=cache, checkpoints=checkpoints).check_outside_scene()
     root = checkpoints if checkpoints is not None else Path(scene) / "preprocess"

@@ -9,8 +9,12 @@ See :mod:`ovnerf.experiments.demo`.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
-from ovnerf.experiments.demo import DEFAULT_QUERIES, DemoSettings
+from tqdm import tqdm
+
+from ovnerf.errors import UserError
+from ovnerf.experiments.demo import DEFAULT_QUERIES, DemoSettings, _json_default, run_demo
 
 
 # (flag, DemoSettings field, help); type and default come from DemoSettings
@@ -55,11 +59,6 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from tqdm import tqdm
-
-    from ovnerf.experiments.demo import run_demo
-    from ovnerf.errors import UserError
-
     queries = tuple(q.strip() for q in args.queries.split(",") if q.strip())
     if not queries:
         raise UserError("--queries is empty")
@@ -68,9 +67,6 @@ def run(args) -> int:
     summary = run_demo(args.out, queries=queries, progress=not args.no_progress, retrain=args.retrain,
                        dino=args.dino, teacher=args.teacher, device=args.device, echo=lambda m: tqdm.write(m), **settings)
     if args.json:
-        from dataclasses import asdict
-
-        from ovnerf.experiments.demo import _json_default
         print(json.dumps(asdict(summary), indent=1, default=_json_default))
     else:
         print()

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ovnerf import doctor
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("doctor", help="check the installation: versions, ROS 2, device, weights")
@@ -19,12 +21,10 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ovnerf.doctor import as_dicts, essentials_ok, format_report, run_checks
-
-    checks = run_checks(include_ros=not args.no_ros, config_path=args.config, models_dir=args.models_dir)
-    ok = essentials_ok(checks)
+    checks = doctor.run_checks(include_ros=not args.no_ros, config_path=args.config, models_dir=args.models_dir)
+    ok = doctor.essentials_ok(checks)
     if args.json:
-        print(json.dumps({"ok": ok, "checks": as_dicts(checks)}, indent=1))
+        print(json.dumps({"ok": ok, "checks": doctor.as_dicts(checks)}, indent=1))
     else:
-        print(format_report(checks))
+        print(doctor.format_report(checks))
     return 0 if ok else 1

@@ -6,6 +6,9 @@ import time
 
 from tqdm import tqdm
 
+from ovnerf.synthetic.bag_export import export_bag
+from ovnerf.synthetic.generate import generate_room_scene
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
@@ -28,9 +31,6 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ovnerf.synthetic.bag_export import export_bag
-    from ovnerf.synthetic.generate import generate_room_scene
-
     t0 = time.perf_counter()
     with tqdm(total=args.frames, desc="render", unit="frame") as bar:
         out = generate_room_scene(args.out, seed=args.seed, width=args.width, height=args.height,

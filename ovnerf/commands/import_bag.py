@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import argparse
 
+from tqdm import tqdm
+
+from ovnerf.errors import UserError
+from ovnerf.scene.bag_import import import_bag
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("import-bag", help="import posed images from a ROS 2 bag into a scene directory",
@@ -35,11 +40,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from tqdm import tqdm
-
-    from ovnerf.errors import UserError
-    from ovnerf.scene.bag_import import import_bag
-
     for name in ("tolerance", "min_translation", "min_rotation", "min_sharpness", "max_frames"):
         if getattr(args, name) < 0:
             raise UserError(f"--{name.replace('_', '-')} must be >= 0")

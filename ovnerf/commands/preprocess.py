@@ -20,7 +20,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import yaml
+
+from ovnerf.commands.common import workspace_from_args
+from ovnerf.errors import UserError
 from ovnerf.foundation.registry import choices
+from ovnerf.preprocess.pipeline import parse_vocabulary, preprocess_scene
 
 log = logging.getLogger("ovnerf.preprocess")
 
@@ -70,10 +75,8 @@ def add_parser(subparsers) -> None:
 def _load_config(path: Path | None) -> dict:
     if path is None:
         return {}
-    from ovnerf.errors import UserError
     if not path.is_file():
         raise UserError(f"config file not found: {path}")
-    import yaml
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
@@ -84,9 +87,6 @@ def _load_config(path: Path | None) -> dict:
 
 
 def run(args) -> int:
-    from ovnerf.errors import UserError
-    from ovnerf.preprocess.pipeline import parse_vocabulary, preprocess_scene
-
     if args.clip == "none":
         print("ovnerf preprocess: --clip none: no semantic targets to compute; train geometry and "
               f"colour with `ovnerf train {args.scene} --clip none`")
@@ -104,7 +104,6 @@ def run(args) -> int:
               "ground-truth labels; not CLIP)")
     cache = args.cache
     if args.workspace is not None:
-        from ovnerf.commands.common import workspace_from_args
         cache = workspace_from_args(Path(args.scene), args.workspace, cache=args.cache).cache_dir
     rep = preprocess_scene(args.scene, vocab, cache_dir=cache, config=cfg,
                            progress=not args.no_progress, device=args.device)

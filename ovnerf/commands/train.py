@@ -21,10 +21,15 @@ import json
 import signal
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
+from ovnerf.app import run as app
+from ovnerf.app.options import field_config, parse_overrides, train_config
 from ovnerf.commands.common import add_runtime_arguments, command_parser, open_scene, workspace_from_args
-from ovnerf.foundation.registry import choices
+from ovnerf.errors import UserError
+from ovnerf.foundation.registry import build_regions, choices
+from ovnerf.training.progress_bar import tqdm_callback
 
 
 def add_parser(subparsers):
@@ -50,12 +55,6 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
-    from ovnerf.app import run as app
-    from ovnerf.app.options import field_config, parse_overrides, train_config
-    from ovnerf.errors import UserError
-    from ovnerf.foundation.registry import build_regions
-    from ovnerf.training.progress_bar import tqdm_callback
-
     ws = workspace_from_args(args.scene, args.workspace, cache=args.cache, checkpoints=args.out)
     if args.workspace is None and args.out is None:
         raise UserError("name where outputs go: --workspace WS (or --out DIR)")
@@ -100,9 +99,6 @@ def run(args) -> int:
 
 def parse_aabb(text: str | None):
     """'x0,y0,z0,x1,y1,z1' → (min (3,), max (3,)); None → None. UserError when malformed."""
-    import numpy as np
-
-    from ovnerf.errors import UserError
     if text is None:
         return None
     try:

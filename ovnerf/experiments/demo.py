@@ -63,6 +63,7 @@ from ovnerf.metrics import SegmentationMeter
 from ovnerf.preprocess.cache import PreprocessCache
 from ovnerf.query import SemanticMap, View, class_palette, colorize_labels
 from ovnerf.scene.store import SceneStore
+from ovnerf.semantic_point_map import field_fingerprint
 from ovnerf.synthetic.generate import ROOM_JSON, generate_room_scene, load_room_info
 from ovnerf.training.checkpoint import load_checkpoint
 from ovnerf.training.config import TrainConfig
@@ -341,8 +342,6 @@ def train(ws: Workspace, store, train_cfg, region_backend=None, out_dir=None, de
 
 def semantic_map_from_trainer(trainer, text_encoder=None):
     """A :class:`ovnerf.query.SemanticMap` over a trainer's field (no checkpoint round-trip)."""
-
-    from ovnerf.semantic_point_map import field_fingerprint
 
     views = [View(f.K, f.c2w, f.height, f.width) for f in trainer.frames]
     trainer.field.eval()

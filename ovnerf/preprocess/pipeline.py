@@ -28,12 +28,15 @@ from typing import Callable, Iterable
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from ovnerf.errors import UserError
 from ovnerf.foundation.base import gather_scale
+from ovnerf.foundation.registry import build_backends
 from ovnerf.foundation.text_encoder_record import record_of
-from ovnerf.preprocess.cache import (FORMAT_VERSION, PreprocessCache, fingerprint_hash,
-                                     image_sha, pack_masks, save_npz, unpack_masks)
+from ovnerf.preprocess.cache import (FORMAT_VERSION, PreprocessCache, fingerprint_hash, image_sha,
+                                     pack_masks, save_npz, unpack_masks)
+from ovnerf.scene.store import SceneStore
 from ovnerf.semantics.relevancy import relevancy_map
 from ovnerf.semantics.rsr import region_semantic_ranking
 
@@ -96,8 +99,6 @@ def preprocess_views(load_frame: Callable[[str], object], names: Iterable[str], 
 
 def _preprocess_views(load_frame, names, vocabulary, cache_dir, clip, regions, dino, scene, device,
                       progress, after_view) -> PreprocessReport:
-    from tqdm import tqdm
-
     t0 = time.perf_counter()
     vocabulary = parse_vocabulary(vocabulary)
     names = list(names)
@@ -197,9 +198,6 @@ def preprocess_scene(scene_root, vocabulary, cache_dir=None, config: dict | None
                      device="cpu") -> PreprocessReport:
     """Preprocess the training split of a SceneStore directory with backends from ``config``
     (see :mod:`ovnerf.foundation.registry`)."""
-    from ovnerf.foundation.registry import build_backends
-    from ovnerf.scene.store import SceneStore
-
     root = Path(scene_root).expanduser()
     if not (root / "transforms.json").is_file():
         raise UserError(f"{root} is not a scene directory (no transforms.json)")

@@ -45,10 +45,10 @@ from ovnerf.field.renderer import distortion_loss, render_rays
 from ovnerf.field.selection import mix_scales
 from ovnerf.field.semantic_field import FieldConfig, SemanticField
 from ovnerf.query import View
+from ovnerf.scene.bounds import rgb_only_bounds, scene_bounds
 from ovnerf.semantic_point_map import build_point_map, save_point_map
 from ovnerf.training import losses as L
-from ovnerf.training.checkpoint import (capture_rng_state, load_checkpoint, restore_rng_state,
-                                        save_checkpoint)
+from ovnerf.training.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from ovnerf.training.config import TrainConfig
 from ovnerf.training.cse import NovelViews, make_novel_views, pseudo_maps
 from ovnerf.training.raybank import RayBank, target_attr
@@ -155,7 +155,6 @@ class Trainer:
         upd["n_scales"] = self.bank.n_scales if self.bank.feat_ms is not None else 1
         self.field_cfg = FieldConfig.from_dict({**fc.to_dict(), **upd})
         if aabb is None:
-            from ovnerf.scene.bounds import rgb_only_bounds, scene_bounds
             has_depth = any(getattr(f, "depth", None) is not None for f in self.frames)
             aabb = scene_bounds(self.frames) if has_depth else rgb_only_bounds(self.frames)
         self._seed_everything(self.cfg.seed)
