@@ -21,13 +21,12 @@ from ovnerf.training.trainer import Trainer
 
 from conftest import AABB, make_frames
 
-FIELD = ["field.n_voxels_init=1728", "field.n_voxels_final=4096", "field.upsample_iters=[20]",
-         "field.alpha_mask_iters=[30]", "field.max_samples=32", "field.rgb_hidden=32"]
+FIELD = ["field.n_voxels_init=1728", "field.n_voxels_final=4096", "upsample_iters=[20]",
+         "alpha_mask_iters=[30]", "field.max_samples=32", "field.rgb_hidden=32"]
 
 
 def _field():
-    return FieldConfig.cpu_preset(n_voxels_init=12 ** 3, n_voxels_final=16 ** 3, upsample_iters=(20,),
-                                  alpha_mask_iters=(30,), max_samples=32, rgb_hidden=32)
+    return FieldConfig.cpu_preset(n_voxels_init=12 ** 3, n_voxels_final=16 ** 3, max_samples=32, rgb_hidden=32)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +42,8 @@ def unlabelled_scene(tmp_path_factory):
 def test_trainer_without_semantics_learns_colour(tmp_path):
     torch.set_num_threads(1)
     frames = [PosedFrame(f.name, f.image, f.K, f.c2w) for f in make_frames(n=12, H=24, W=32)]
-    cfg = TrainConfig.cpu_preset(iterations=150, batch_rays=256, progress_interval_s=0.0, checkpoint_every=0)
+    cfg = TrainConfig.cpu_preset(iterations=150, batch_rays=256, progress_interval_s=0.0, checkpoint_every=0,
+                                 upsample_iters=(20,), alpha_mask_iters=(30,))
     tr = Trainer(frames[1:], None, None, _field(), cfg, out_dir=tmp_path, aabb=AABB)
     assert not tr.semantic and tr.cfg.use_cse is False and tr.vocabulary == []
     seen = []
