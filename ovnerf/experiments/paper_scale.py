@@ -62,11 +62,11 @@ def bench_paper_scale(device="cuda", iterations: int = 15000, batch_rays: int = 
         store = SceneStore(scene, create=False)
         frames = store.frames(store.names())
         teacher = teacher or SimulatedCLIPTeacher(label_names=store.class_names)
-        targets = []
+        targets = {}
         for f in frames:
             lab = torch.as_tensor(f.labels, dtype=torch.long)
-            targets.append({"clip_feat": teacher.multiscale_features(f)[0].float(), "relevancy": lab, "rsr": lab,
-                            "regions": torch.zeros(0, f.height, f.width, dtype=torch.bool)})
+            targets[f.name] = {"clip_feat": teacher.multiscale_features(f)[0].float(), "relevancy": lab, "rsr": lab,
+                               "regions": torch.zeros(0, f.height, f.width, dtype=torch.bool)}
         text = teacher.encode_text(store.class_names)
         tcfg = TrainConfig(iterations=iterations, batch_rays=batch_rays, checkpoint_every=0)
         fcfg = FieldConfig(**(field_overrides or {}))
