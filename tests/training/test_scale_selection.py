@@ -46,9 +46,8 @@ def trained(tmp_path_factory):
         t["clip_ms"] = torch.stack([bad, good])
         cache[f.name] = t
     out = tmp_path_factory.mktemp("sel")
-    fcfg = FieldConfig.cpu_preset(n_voxels_init=16 ** 3, n_voxels_final=24 ** 3, upsample_iters=(60,),
-                                  alpha_mask_iters=(80,), max_samples=40, selection_res=16)
-    tcfg = TrainConfig.cpu_preset(iterations=200, batch_rays=384, geometry_warmup_frac=0.2, use_cse=False,
+    fcfg = FieldConfig.cpu_preset(n_voxels_init=16 ** 3, n_voxels_final=24 ** 3, max_samples=40, selection_res=16)
+    tcfg = TrainConfig.cpu_preset(upsample_iters=(60,), alpha_mask_iters=(80,), iterations=200, batch_rays=384, geometry_warmup_frac=0.2, use_cse=False,
                                   checkpoint_every=0, seed=0, w_sem=0.0, w_dino_pos=0.0, w_dino_neg=0.0,
                                   w_dino_feat=0.0)
     tr = Trainer(train, cache, emb, fcfg, tcfg, vocabulary=CLASSES, aabb=AABB, out_dir=out)
