@@ -240,17 +240,8 @@ def _coerce(key: str, value, default):
             if isinstance(value, bool):
                 raise ValueError
             return float(value)
-<<<<<<< HEAD
         if isinstance(default, str):  # YAML reads on/off as booleans
             return ("on" if value else "off") if isinstance(value, bool) else str(value)
-        if default is None:  # optional schedule lists
-            if value is None:
-                return None
-            if isinstance(value, (int, float)):
-                value = [value]
-            return tuple(int(x) for x in value)
-=======
->>>>>>> 8a85a4b (The coarse-to-fine schedule (upsample_iters, alpha_mask_iters) is owned by TrainConfig only (paper and cpu presets carry it; FieldConfig keeps the voxel counts, voxel_schedule(n)); the trainer no longer patches FieldConfig; old checkpoints still load)
         if isinstance(default, tuple):
             if isinstance(value, (int, float)):
                 value = [value]
