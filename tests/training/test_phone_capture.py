@@ -15,7 +15,7 @@ from ovnerf.cli import main
 from ovnerf.synthetic.phone_capture import generate_phone_capture
 from ovnerf.training.checkpoint import load_checkpoint
 
-TRAIN = ["iterations=300", "batch_rays=512", "field.upsample_iters=[100,200]", "field.alpha_mask_iters=[100,200]",
+TRAIN = ["iterations=300", "batch_rays=512", "upsample_iters=[100,200]", "alpha_mask_iters=[100,200]",
          "field.max_samples=64", "anti_fog=on", "w_opacity=1.0", "w_distortion=0.01"]
 PSNR_FLOOR = 10.5          # measured 12.4 dB here (18.7 dB fogged, anti_fog=off; see README)
 OCCUPANCY_MAX = 0.50       # measured 36 % (99.7 % with anti_fog=off)
