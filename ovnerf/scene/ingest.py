@@ -18,7 +18,8 @@ Per colour image (``image(stamp, frame_id, decode, now)``), in this order:
    until the transforms ``map_frame ← camera_frame`` cover its stamp **on both sides** — the pose
    is then the sample at that stamp or the interpolation of the two around it (lerp + slerp,
    :class:`~ovnerf.scene.pose_interpolation.TransformBuffer`); never an older sample, never an
-   extrapolation. No camera info / no covering transforms within ``pose_timeout`` s of its
+   extrapolation; a camera connected to the map by static edges only waits for a /tf edge (a
+   mapping camera moves: a stale latched /tf_static must not pose it). No camera info / no covering transforms within ``pose_timeout`` s of its
    arrival: ``no_camera_info`` / ``no_pose_timeout``; its stamp older than the kept history:
    ``no_pose``. Side images (``depth``, ``labels``) are paired by stamp (nearest within
    ``side_tolerance``; it waits for them at most ``pose_timeout`` s): a missing or bad side
@@ -279,7 +280,7 @@ class FrameIngest:
             try:
                 if not camera:
                     raise TransformLookupError("no camera frame (camera_frame and the image's frame_id are empty)")
-                c2w = self.tf.lookup(cfg.map_frame, camera, item.stamp)
+                c2w = self.tf.lookup(cfg.map_frame, camera, item.stamp, moving=True)
             except TransformNotYet as exc:
                 if not expired:
                     return done  # wait for TF on the far side of its stamp; keep order

@@ -246,10 +246,13 @@ class TransformBuffer:
             T = E @ T
         return T
 
-    def lookup(self, target: str, source: str, stamp: float) -> np.ndarray:
+    def lookup(self, target: str, source: str, stamp: float, moving: bool = False) -> np.ndarray:
         """``T_target_source`` (maps points of ``source`` into ``target``) at ``stamp``.
         :class:`TransformNotYet` when the data for that time may still come (unknown frame, not
-        connected yet, stamp after an edge's latest sample), else :class:`TransformLookupError`."""
+        connected yet, stamp after an edge's latest sample), else :class:`TransformLookupError`.
+        ``moving``: ``source`` moves in ``target`` (a mapping camera), so a chain made of static
+        edges only is not an answer yet: it waits for a /tf edge (a stale latched /tf_static for
+        the camera, replayed before the first /tf, would otherwise pose it)."""
         target, source = target.lstrip("/"), source.lstrip("/")
         if target == source:
             return np.eye(4)
@@ -261,6 +264,10 @@ class TransformBuffer:
         common = next((f for f in cs if f in ct), None)
         if common is None:
             raise TransformNotYet(f"frames '{target}' and '{source}' are not connected")
+        edges = cs[:cs.index(common)] + ct[:ct.index(common)]
+        if moving and all(e in self._static for e in edges):
+            raise TransformNotYet(f"only static transforms connect '{target}' and '{source}' so far: "
+                                  f"waiting for a /tf edge (the camera moves)")
         T_c_s = self._to_ancestor(cs, cs.index(common), stamp)
         T_c_t = self._to_ancestor(ct, ct.index(common), stamp)
         return invert(T_c_t) @ T_c_s

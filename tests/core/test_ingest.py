@@ -245,6 +245,34 @@ def test_stale_static_transform_is_replaced_once_the_frame_moves(rig):
     assert len(ing.store) == 1 and pose_error(ing.store, "kf_000000", 1.5)[0] < 1e-3
 
 
+def test_image_before_the_first_tf_waits_instead_of_taking_a_stale_static_pose(rig):
+    """The race the fuzz test found under load: a latched /tf_static for the moving camera is
+    replayed at (re)start, an image arrives before the first /tf: it must wait for /tf, not be
+    stored with the static pose."""
+    ing, clock = rig
+    far = np.eye(4)
+    far[:3, 3] = (46.5, 0, 0)
+    assert tf(ing, 0.0, T=far, static=True)             # the stale latched /tf_static
+    ing.image(1.5, CAM, raw(rgb()), now=NOW)
+    ing.drain()
+    assert len(ing.store) == 0 and len(ing.pending) == 1   # waits: only static edges so far
+    for t in (1.0, 2.0):
+        assert tf(ing, t)
+    ing.drain()
+    assert len(ing.store) == 1 and pose_error(ing.store, "kf_000000", 1.5)[0] < 1e-3
+
+
+def test_camera_fixed_by_static_transforms_only_times_out_counted(rig):
+    ing, clock = rig
+    assert tf(ing, 0.0, static=True)
+    ing.image(1.5, CAM, raw(rgb()), now=NOW)
+    ing.drain()
+    assert len(ing.pending) == 1
+    clock.t += 100.0
+    ing.drain()
+    assert len(ing.store) == 0 and ing.stats["rejected_no_pose_timeout"] == 1
+
+
 def test_swapped_and_late_arrivals_are_admitted_with_their_own_pose(rig):
     ing, clock = rig
     tf(ing, 1.0)
