@@ -5,7 +5,8 @@ with the scene AABB, ``t_near = max(entry, near)``, ``t_far = exit``; the ray's 
 ``δ = max(step_grid, (t_far − t_near) / S)`` (TensoRF's grid step, enlarged only where S samples
 would not cover the ray's chord) and ``t_k = t_near + δ·(k + u)``, k < S, with u = 0 (eval) or one
 uniform jitter per ray (``perturb=True``, training). Samples outside the box or in empty
-alpha-mask cells get σ = 0 and are never evaluated.
+alpha-mask cells (before the first alpha mask: empty cells of the early occupancy grid,
+:mod:`ovnerf.field.occupancy_grid`) get σ = 0 and are never evaluated.
 
 Compositing (:func:`composite`)::
 
@@ -138,7 +139,8 @@ def render_rays(field, rays_o: torch.Tensor, rays_d: torch.Tensor, outputs: Iter
         S = int(n_samples)
     N = rays_o.shape[0]
     t, pts, valid, delta = sample_along_rays(rays_o, rays_d, field.aabb, step, S, cfg.near, perturb, generator)
-    if use_alpha_mask and field.has_alpha_mask() and valid.any():
+    has_mask = field.has_space_mask() if hasattr(field, "has_space_mask") else field.has_alpha_mask()
+    if use_alpha_mask and has_mask and valid.any():
         v = valid.clone()
         v[valid] = field.occupied(pts[valid])
         valid = v

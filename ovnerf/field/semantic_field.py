@@ -19,6 +19,7 @@ import torch
 import torch.nn as nn
 
 from ovnerf.field.heads import MLPHead, RGBHead
+from ovnerf.field.occupancy_grid import OccupancyGrid
 from ovnerf.field.selection import SelectionVolume
 from ovnerf.field.tensorf import TensoRFVM, n_to_reso
 
@@ -54,6 +55,13 @@ class FieldConfig:
     shade_peak: bool = True                    # also shade each ray's peak-weight sample (renderer)
     alpha_mask_max_res: int = 200
     early_stop_segments: int = 4               # early ray termination checks per ray (1 = off)
+    # early occupancy grid (ovnerf.field.occupancy_grid; TrainConfig.occupancy_every says when,
+    # default off): occupancy_res³ cells, EMA decay of each cell's max σ, α threshold (below an
+    # untrained field's α), fraction of random cells kept alive
+    occupancy_res: int = 64
+    occupancy_decay: float = 0.5
+    occupancy_threshold: float = 1e-5
+    occupancy_probe: float = 0.01
     dense_density_max_voxels: int = 2 ** 24   # evaluate σ from a dense volume up to this grid size
     white_bg: bool = False
     semantic_density_grad: bool = True         # False: feature/DINO losses do not move σ (renderer)
@@ -68,7 +76,7 @@ class FieldConfig:
         """Small field for 2 CPU cores: 32³→64³ voxels, few components, ≤96 samples/ray, small MLPs."""
         cfg = cls(n_voxels_init=32 ** 3, n_voxels_final=64 ** 3, density_components=(8, 8, 8), app_components=(16, 16, 16),
                   app_dim=27, rgb_hidden=64, fea_pe=0, feature_hidden=128, dino_dim=64, dino_hidden=64,
-                  max_samples=96, alpha_mask_max_res=64)
+                  max_samples=96, alpha_mask_max_res=64, occupancy_res=32)
         return replace(cfg, **overrides)
 
     def voxel_schedule(self, n: int) -> list[int]:
@@ -114,6 +122,7 @@ class SemanticField(nn.Module):
         self.dino_head = MLPHead(cfg.app_dim, cfg.dino_dim, cfg.dino_hidden, cfg.dino_layers, 0, device=device)
         self.selection = (SelectionVolume(cfg.n_scales, cfg.selection_res, cfg.selection_components,
                                           cfg.init_scale, device=device) if int(cfg.n_scales) > 1 else None)
+        self.occupancy: OccupancyGrid | None = None  # transient early estimate (see update_occupancy)
 
     # ------------------------------------------------------------------ geometry
     @property
@@ -164,7 +173,10 @@ class SemanticField(nn.Module):
         return self.dino_head(app)
 
     def occupied(self, xyz: torch.Tensor) -> torch.Tensor:
-        """Bool (N,) from the alpha mask (all True before the first update)."""
+        """Bool (N,) from the alpha mask; before the first mask from the early occupancy grid (if
+        one was estimated), else all True."""
+        if not self.has_alpha_mask() and self.occupancy is not None:
+            return self.occupancy.occupied(self.normalize(xyz))
         size = self.aabb[1] - self.aabb[0]
         return self.tensorf.occupied_affine(xyz, 2.0 / size, -1.0 - 2.0 * self.aabb[0] / size)
 
@@ -183,6 +195,29 @@ class SemanticField(nn.Module):
 
     def has_alpha_mask(self) -> bool:
         return self.tensorf.has_alpha_mask()
+
+    def has_space_mask(self) -> bool:
+        """An alpha mask or an early occupancy grid restricts where σ is evaluated."""
+        return self.has_alpha_mask() or self.occupancy is not None
+
+    def update_occupancy(self, generator: torch.Generator | None = None) -> float:
+        """Re-estimate the early occupancy grid (created on the first call); returns the occupied
+        fraction. Meant for the iterations before the first alpha mask (the renderer ignores the
+        grid once an alpha mask exists)."""
+        if self.occupancy is None:
+            self.occupancy = self._new_occupancy()
+        return self.occupancy.update(self.tensorf.density, self.step_size, generator)
+
+    def _new_occupancy(self) -> OccupancyGrid:
+        c = self.cfg
+        return OccupancyGrid(c.occupancy_res, self.device, c.occupancy_decay, c.occupancy_threshold, c.occupancy_probe)
+
+    def restore_occupancy(self, state: dict | None) -> None:
+        """Set the early occupancy grid from ``OccupancyGrid.state()`` (None: no grid)."""
+        self.occupancy = None
+        if state is not None:
+            self.occupancy = self._new_occupancy()
+            self.occupancy.load(state)
 
     def tv_loss(self, density_weight: float = 1.0, app_weight: float = 1.0) -> torch.Tensor:
         return self.tensorf.tv_loss(density_weight, app_weight)

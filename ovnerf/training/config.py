@@ -91,6 +91,10 @@ class TrainConfig:
     # n_voxels_final), alpha mask updated at alpha_mask_iters (2k/4k).
     upsample_iters: tuple[int, ...] = (2000, 3000, 4000, 5500, 7000)
     alpha_mask_iters: tuple[int, ...] = (2000, 4000)
+    # early occupancy grid (ovnerf.field.occupancy_grid) before the first alpha mask: re-estimated
+    # every this many iterations; 0 = off (the default: on the demo room it kept 98.8-100 % of the
+    # cells before the mask, docs/BENCHMARKS.md); grid size/threshold in FieldConfig.occupancy_*
+    occupancy_every: int = 0
     # switches (ablation)
     # "learned": the field's selection volume mixes the teacher's scales, L_feat = −cos(F̂, Σ s_k F_k)
     # (3DOVS / OV-NeRF; needs a multi-scale cache); "heuristic": L_feat against the scale chosen at
@@ -173,6 +177,8 @@ class TrainConfig:
             raise UserError("depth_weight must be ≥ 0")
         if self.free_space_weight < 0 or self.free_space_margin < 0:
             raise UserError("free_space_weight and free_space_margin must be ≥ 0")
+        if self.occupancy_every < 0:
+            raise UserError("occupancy_every must be ≥ 0 (0 = off)")
         if self.scale_selection not in ("learned", "heuristic"):
             raise UserError(f"scale_selection must be 'learned' or 'heuristic', got {self.scale_selection!r}")
         if self.anti_fog not in ("auto", "on", "off"):

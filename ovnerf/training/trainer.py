@@ -194,7 +194,8 @@ class Trainer:
         if path is None:
             raise UserError("no output directory for the checkpoint")
         state = {"pseudo": self.bank.pseudo, "novel": self.novel.state() if self.novel is not None else None,
-                 "last_cse_iter": self.last_cse_iter}
+                 "last_cse_iter": self.last_cse_iter,
+                 "occupancy": self.field.occupancy.state() if self.field.occupancy is not None else None}
         views = [[f.K, f.c2w, f.height, f.width] for f in self.frames]
         out = save_checkpoint(path, field=self.field, field_config=self.field_cfg.to_dict(),
                               vocabulary=self.vocabulary, text_emb=self.text_emb,
@@ -240,6 +241,7 @@ class Trainer:
             self.bank.pseudo = st["pseudo"].to(self.device)
         self.novel = NovelViews.from_state(st["novel"], self.device) if st.get("novel") else None
         self.last_cse_iter = int(st.get("last_cse_iter", -1))
+        self.field.restore_occupancy(st.get("occupancy"))
         restore_rng_state(ck["rng"], self.generator)
         return self.iteration
 
@@ -253,6 +255,10 @@ class Trainer:
         if i in set(self.cfg.alpha_mask_iters) and i > 0:
             occ = self.field.update_alpha_mask()
             msgs.append(f"alpha mask updated ({occ:.1%} occupied)")
+        every = int(self.cfg.occupancy_every)
+        if every > 0 and i > 0 and i % every == 0 and not self.field.has_alpha_mask():
+            occ = self.field.update_occupancy(self.generator)
+            msgs.append(f"occupancy grid updated ({occ:.1%} occupied)")
         cfg = self.cfg
         if self.semantic and cfg.stage(i) == 2 and (i - cfg.stage1_iters) % cfg.cse_every == 0 and self.last_cse_iter != i:
             msgs.append(self.run_cse(i))

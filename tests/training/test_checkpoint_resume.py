@@ -11,9 +11,10 @@ from ovnerf.training.trainer import Trainer
 from conftest import AABB, CLASSES, BlockRegions
 from test_trainer_smoke import small_cfg, small_field
 
-# 16 iterations: warm-up 0..1, Stage II from 6 with CSE at 6/10/14, upsample at 4 and 12, alpha mask at 5.
+# 16 iterations: warm-up 0..1, Stage II from 6 with CSE at 6/10/14, upsample at 4 and 12, early
+# occupancy grid at 3/6/9 (resumed at 8 from the checkpoint's trainer state), alpha mask at 10.
 CFG = dict(iterations=16, geometry_warmup_frac=0.125, stage1_iters=6, cse_every=4, checkpoint_every=0,
-           upsample_iters=(4, 12))
+           upsample_iters=(4, 12), alpha_mask_iters=(10,), occupancy_every=3)
 
 
 def field_cfg():
