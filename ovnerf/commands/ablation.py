@@ -12,7 +12,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ovnerf.errors import UserError
-from ovnerf.experiments.ablation import markdown_table, per_class_table, run_ablation, seeds_table
+from ovnerf.experiments.ablation import ABLATION_TEACHER, markdown_table, per_class_table, run_ablation, seeds_table
 from ovnerf.experiments.demo import DemoSettings, teacher_params
 
 
@@ -36,8 +36,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--novel-views", type=int, default=d.cse_novel_views,
                    help=f"novel views per CSE event (default {d.cse_novel_views})")
     p.add_argument("--dino", choices=["onnx", "none"], default=d.dino)
-    p.add_argument("--teacher", choices=["simulated-crops", "simulated"], default=d.teacher,
-                   help="simulated CLIP teacher (a SIMULATION, not CLIP)")
+    p.add_argument("--teacher", choices=["simulated-crops", "simulated"], default=ABLATION_TEACHER,
+                   help=f"simulated CLIP teacher (a SIMULATION, not CLIP; default {ABLATION_TEACHER}, calibrated)")
     p.add_argument("--selection", choices=["learned", "heuristic"], default="learned",
                    help="scale selection: the field's learned selection volume or the preprocessing heuristic")
     p.add_argument("--threads", type=int, default=d.threads)

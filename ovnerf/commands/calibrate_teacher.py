@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ovnerf.experiments.ablation import ABLATION_TEACHER
 from ovnerf.experiments.demo import DemoSettings
 
 
@@ -18,7 +19,7 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("calibrate-teacher", help="calibration figures of the simulated CLIP teacher",
                               description=__doc__.split("\n\n")[1])
     p.add_argument("--out", default="calibration_out", help="work folder (the rendered room)")
-    p.add_argument("--teacher", choices=["simulated-crops", "simulated"], default=d.teacher)
+    p.add_argument("--teacher", choices=["simulated-crops", "simulated"], default=ABLATION_TEACHER)
     p.add_argument("--seed", type=int, default=d.seed, help="room seed (generator --seed)")
     p.add_argument("--width", type=int, default=320)
     p.add_argument("--height", type=int, default=240)

@@ -52,6 +52,10 @@ VARIANTS: dict[str, dict] = {
 PAPER_MIOU = {"baseline": 7.2, "+RSR": 19.1, "+CSE": 26.8, "+RSR+CSE": 28.0, "w CSE*": None}
 
 
+# The ablation tests the method against the calibrated CLIP-like teacher (a SIMULATION; see
+# ovnerf.foundation.crop_teacher and `ovnerf calibrate-teacher`); the demo uses the older one.
+ABLATION_TEACHER = "simulated-crops"
+
 @dataclass
 class AblationRow:
     variant: str
@@ -92,7 +96,7 @@ def run_ablation(out_dir, settings: DemoSettings | None = None, variants=tuple(V
     """Train and evaluate each variant on the same scene/cache/seed; returns the report (also in
     ``out_dir/ablation.json``)."""
     say = echo or log.info
-    s = settings or DemoSettings()
+    s = settings or DemoSettings(teacher=ABLATION_TEACHER)
     variants = parse_variants(variants)
     _set_threads(s.threads, say)
     ws = Workspace(out_dir)
