@@ -9,6 +9,7 @@ import logging
 import sys
 
 from ovnerf.errors import UserError
+from ovnerf.scene.input_checks import clip_message
 
 # Order shown in --help; every name is a module ovnerf/commands/<name>.py (a missing one is an
 # ImportError, never silently skipped: --help lists only commands that exist).
@@ -27,6 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _readable(exc) -> str:
+    """The error's lines, each cut to 600 characters (a 1 MB query text is not echoed back)."""
+    return "\n".join(clip_message(line, 600) for line in str(exc).splitlines() or [""])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -38,7 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except UserError as exc:
-        print(f"ovnerf {args.command}: error: {exc}", file=sys.stderr)
+        print(f"ovnerf {args.command}: error: {_readable(exc)}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path the user gave: missing, unreadable, too long, disk full
+        if args.verbose:
+            raise
+        print(f"ovnerf {args.command}: error: {_readable(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"ovnerf {args.command}: interrupted", file=sys.stderr)

@@ -78,3 +78,11 @@ def test_cli_query_out_of_vocabulary(sofa_checkpoint, tmp_path, capsys, monkeypa
     assert "unknown word 'xyzzyq'" in err and "\n" not in err
     assert cli.main(["query", str(ck), "sofa", "--view", "9", "--out", str(out)]) == 2
     assert "--view 9" in capsys.readouterr().err
+
+
+def test_cli_error_is_readable_not_an_echo_of_a_huge_input(tmp_path, capsys):
+    """A hostile 5,000-character argument gets a short error line, not 5 kB echoed back."""
+    huge = tmp_path / ("x" * 200) / ("y" * 4800 + ".pt")
+    rc = cli.main(["query", str(huge), "sofa", "--out", str(tmp_path / "q")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "error" in err and len(err) < 1000, (rc, len(err))
