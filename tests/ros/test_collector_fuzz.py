@@ -129,7 +129,7 @@ BAD = ("encoding", "size_mismatch", "future_stamp", "bad_stamp", "duplicate", "t
 def params_file(path, out):
     p = {"output_dir": str(out), "camera_frame": CAM, "pose_timeout": 5.0, "queue_depth": 2000,
          "max_pending": 2000, "keyframe": {"min_translation": 0.005, "min_rotation_deg": 0.0},
-         "render": {"max_side": 32, "max_pixels": 4096 * 4096, "deadline": 10.0}}
+         "render": {"max_side": 32, "max_pixels": 4096 * 4096, "deadline": 5.0}}
     path.write_text(yaml.safe_dump({"/**": {"ros__parameters": p}}))
     return path
 
@@ -240,12 +240,14 @@ def test_fuzz_stream_kill_and_requests_during_a_render(tmp_path, spawn_ros_proce
         assert n == stored1 + s2["keyframes_added"] and s2["keyframes"] == n
 
         # bad requests while a large render runs: answered at once, before the render ends
-        K2 = np.array([[2000.0, 0, 1024], [0, 2000.0, 1024], [0, 0, 1]])
+        # 4096x4096 takes ~21 s on an idle 2-core machine (2048x2048: 5.4 s, i.e. less than the deadline);
+        # the 5 s deadline stops it, so it outlasts the bad requests (22-123 ms each) by a wide margin
+        K2 = np.array([[4000.0, 0, 2048], [0, 4000.0, 2048], [0, 0, 1]])
         c2w = truth(T0)
         rclient = h.driver.create_client(RenderView, "/ovnerf/render")
         assert rclient.wait_for_service(timeout_sec=30)
         render = rclient.call_async(RenderView.Request(camera_pose=cv.matrix_to_pose(c2w),
-                                                       camera_info=cv.K_to_camera_info(K2, 2048, 2048)))
+                                                       camera_info=cv.K_to_camera_info(K2, 4096, 4096)))
         far = c2w.copy()
         far[:3, 3] = 1e30
         nan_pose = cv.matrix_to_pose(c2w)
@@ -273,7 +275,7 @@ def test_fuzz_stream_kill_and_requests_during_a_render(tmp_path, spawn_ros_proce
         print(f"\n[fuzz] {stored1} + {s2['keyframes_added']} keyframes stored of as many valid frames "
               f"(overflow {counted.get('overflow', 0)}); bad inputs counted {counted}; "
               f"worst pose error {worst_t * 1e3:.4f} mm / {worst_r:.5f} deg; bad requests answered in "
-              f"{min(latencies) * 1e3:.0f}-{max(latencies) * 1e3:.0f} ms during a 2048x2048 render")
+              f"{min(latencies) * 1e3:.0f}-{max(latencies) * 1e3:.0f} ms during a 4096x4096 render")
         node.stdin.close()
         node.wait(timeout=30)
         assert "Traceback" not in node.stderr.read()
