@@ -32,10 +32,8 @@ prompt grid — a smoke run, not figures to quote.
 """
 from __future__ import annotations
 
-import os
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -44,42 +42,10 @@ import torch
 
 from ovnerf.app.workspace import Workspace
 from ovnerf.errors import UserError
+from ovnerf.peak_rss import PeakRSS
 
 DEMO_CHECKPOINT = Workspace("demo_out").checkpoint   # what `ovnerf demo` writes by default
 
-
-class PeakRSS:
-    """Peak resident set size (MiB) of this process while the ``with`` block runs."""
-
-    def __init__(self, period: float = 0.005):
-        self.period = period
-        self.page = os.sysconf("SC_PAGE_SIZE")
-        self._stop = threading.Event()
-        self.peak_mb = 0.0
-
-    def _rss(self) -> int:
-        try:
-            with open("/proc/self/statm") as f:
-                return int(f.read().split()[1]) * self.page
-        except OSError:
-            return 0
-
-    def _run(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._rss())
-            time.sleep(self.period)
-
-    def __enter__(self):
-        self.peak = self._rss()
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._t.join()
-        self.peak = max(self.peak, self._rss())
-        self.peak_mb = self.peak / 2 ** 20
 
 
 def _median(values):

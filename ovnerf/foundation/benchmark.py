@@ -18,14 +18,13 @@ above its level just before the call — it includes onnxruntime/torch native al
 """
 from __future__ import annotations
 
-import os
-import threading
 import time
 
 import numpy as np
 import torch
 
 from ovnerf.errors import UserError
+from ovnerf.peak_rss import PeakRSS
 
 DEFAULT_KINDS = ("clip:simulated", "clip:openclip", "clip:openclip-fast", "clip:maskclip", "sam:onnx", "sam:torch", "dino:onnx",
                  "dino:timm")
@@ -47,39 +46,6 @@ def synthetic_frame(width: int = 640, height: int = 480, seed: int = 0):
     K = np.array([[0.8 * width, 0, width / 2], [0, 0.8 * width, height / 2], [0, 0, 1.0]])
     return PosedFrame("bench", np.clip(img, 0, 255).astype(np.uint8), K, np.eye(4), labels=lab)
 
-
-class _RssPeak:
-    """Peak RSS (bytes) of this process while active, sampled in a thread."""
-
-    def __init__(self, period: float = 0.005):
-        self.period = period
-        self.page = os.sysconf("SC_PAGE_SIZE")
-        self.peak = 0
-        self._stop = threading.Event()
-
-    def rss(self) -> int:
-        try:
-            with open("/proc/self/statm") as f:
-                return int(f.read().split()[1]) * self.page
-        except OSError:
-            return 0
-
-    def __enter__(self):
-        self.base = self.rss()
-        self.peak = self.base
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
-        return self
-
-    def _run(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.rss())
-            time.sleep(self.period)
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._t.join()
-        self.peak = max(self.peak, self.rss())
 
 
 def _build(kind: str, config: dict):
@@ -143,7 +109,7 @@ def bench_backends(config: dict | None = None, kinds=None, width: int = 640, hei
                 peaks.append(torch.cuda.max_memory_allocated(device) - base)
                 kind_mem = "cuda"
             else:
-                with _RssPeak() as mem:
+                with PeakRSS() as mem:
                     t0 = time.perf_counter()
                     out = call(frame)
                     times.append(time.perf_counter() - t0)
