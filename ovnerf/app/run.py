@@ -7,8 +7,8 @@ Steps (each callable on its own; :func:`run` chains them for the ROS Train actio
 - :func:`load_training`: training frames + cache (which must cover them) + vocabulary + text
   embeddings, read one way (``PreprocessCache.vocabulary`` / ``.text_embeddings``);
   :func:`load_geometry_only`: the training frames alone (``--clip none``: no cache, no CLIP);
-- :func:`train`: the two-stage trainer, checkpoint in ``out_dir`` (resume: never / when present /
-  when present and compatible), progress callback and cancel poll;
+- :func:`build_trainer` / :func:`train`: the two-stage trainer, checkpoint in ``out_dir`` (resume:
+  never / when present / when present and compatible), progress callback and cancel poll;
 - :func:`evaluate`: PSNR / SSIM (+ mIoU / mAcc with labels) on the held-out views (every 10th keyframe).
 
 The served model is never lost (:func:`run`): a run trains into its own directory
@@ -118,7 +118,7 @@ def preprocess(ws: Workspace, store: SceneStore, vocabulary, backends, device="c
 @dataclass
 class TrainingData:
     frames: list
-    cache: PreprocessCache | None   # None: geometry and colour only
+    cache: PreprocessCache | dict | None   # view name → ViewTargets (the benches: a dict); None: geometry only
     vocabulary: list[str]
     text_emb: object        # (M, D) torch tensor, None without semantics
 
@@ -141,17 +141,24 @@ def load_geometry_only(store: SceneStore) -> TrainingData:
     return TrainingData(store.frames(store.split()[0]), None, [], None)
 
 
+def build_trainer(data: TrainingData, tcfg, fcfg, *, regions=None, device="cpu", out_dir=None,
+                  meta: dict | None = None, aabb=None) -> Trainer:
+    """The two-stage trainer over ``data`` (the one place a :class:`Trainer` is made: :func:`train`
+    and the benches, which time its steps). ``aabb``: the scene box (min, max), default the
+    trainer's (:func:`ovnerf.scene.bounds.scene_bounds`)."""
+    return Trainer(data.frames, data.cache, data.text_emb, fcfg, tcfg, region_backend=regions, device=device,
+                   out_dir=out_dir, vocabulary=data.vocabulary, meta=meta, aabb=aabb)
+
+
 def train(data: TrainingData, tcfg, fcfg, *, regions=None, device="cpu", out_dir=None, resume="no",
           callback: Callable[[Progress], None] | None = None, should_stop: Callable[[], bool] | None = None,
           meta: dict | None = None, on_resume: Callable[[str], None] | None = None, resume_from=None,
           aabb=None):
-    """Train the field; returns (Trainer, TrainResult). ``resume``: ``"no"``, ``"yes"`` (from
-    ``resume_from``, default ``out_dir``'s checkpoint, when present; an incompatible one is an
-    error) or ``"compatible"`` (when present and compatible, else start afresh);
-    ``on_resume(message)`` hears which. ``aabb``: the scene box (min, max), default the
-    trainer's (:func:`ovnerf.scene.bounds.scene_bounds`)."""
-    trainer = Trainer(data.frames, data.cache, data.text_emb, fcfg, tcfg, region_backend=regions, device=device,
-                      out_dir=out_dir, vocabulary=data.vocabulary, meta=meta, aabb=aabb)
+    """Train the field (:func:`build_trainer`); returns (Trainer, TrainResult). ``resume``:
+    ``"no"``, ``"yes"`` (from ``resume_from``, default ``out_dir``'s checkpoint, when present; an
+    incompatible one is an error) or ``"compatible"`` (when present and compatible, else start
+    afresh); ``on_resume(message)`` hears which."""
+    trainer = build_trainer(data, tcfg, fcfg, regions=regions, device=device, out_dir=out_dir, meta=meta, aabb=aabb)
     ck = Path(resume_from) if resume_from is not None else trainer.checkpoint_path
     if resume != "no" and ck is not None and ck.is_file():
         try:

@@ -15,7 +15,8 @@ Sections (each figure is the **median over ``repeats``** runs unless stated):
    skipping, every head at every sample, dense tensors) → the speed ratio.
 3. **trainer**: the real ``Trainer.step`` (all OV-NeRF losses: colour, feature, CE, DINO
    distribution + regression) at ``n_rays`` rays, CPU preset, on 4 views of the demo room
-   (160×120) whose targets come from the simulated teacher — iterations/s and ms/iteration.
+   (160×120) whose targets come from the simulated teacher (``teacher_training_data``; the
+   trainer from the run path, ``ovnerf.app.run.build_trainer``) — iterations/s and ms/iteration.
 4. **query**: latency of ``SemanticMap.relevancy`` (one 160×120 view) and of
    ``SemanticMap.localize`` — from the semantic point map saved beside the checkpoint (built here
    and timed when absent), median over every vocabulary class, and by rendering (≤8 keyframes at
@@ -40,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ovnerf.app import run as app
 from ovnerf.app.workspace import Workspace
 from ovnerf.errors import UserError
 from ovnerf.peak_rss import PeakRSS
@@ -120,26 +122,33 @@ def _demo_views(tmp: Path, n: int = 4, width: int = 160, height: int = 120):
     return store, store.frames(names)
 
 
-def bench_trainer_section(device, n_rays: int, repeats: int, steps: int, tmp: Path) -> dict:
-    """Median ms per ``Trainer.step`` (Stage I, all losses) at ``n_rays`` rays."""
-    from ovnerf.field.semantic_field import FieldConfig
-    from ovnerf.foundation.simulated_teacher import SimulatedCLIPTeacher
-    from ovnerf.training.config import TrainConfig
-    from ovnerf.training.trainer import Trainer
-
-    store, frames = _demo_views(tmp)
-    teacher = SimulatedCLIPTeacher(label_names=store.class_names)
+def teacher_training_data(frames, class_names, teacher, dino_dim: int = 0) -> app.TrainingData:
+    """Training data whose targets come straight from ``teacher`` (``multiscale_features(frame)``,
+    ``encode_text(names)``) on the labels (relevancy = S~ = the label image, no SAM regions; with
+    ``dino_dim``: seeded random unit DINO features on a 9×12 grid), without the preprocess cache —
+    what the trainer and paper-scale benches time."""
     g = torch.Generator().manual_seed(0)
     targets = {}
     for f in frames:
         lab = torch.as_tensor(f.labels, dtype=torch.long)
         targets[f.name] = {"clip_feat": teacher.multiscale_features(f)[0].float(), "relevancy": lab, "rsr": lab,
-                           "regions": torch.zeros(0, f.height, f.width, dtype=torch.bool),
-                           "dino": torch.nn.functional.normalize(torch.randn(9, 12, 384, generator=g), dim=-1)}
-    text = teacher.encode_text(store.class_names)
+                           "regions": torch.zeros(0, f.height, f.width, dtype=torch.bool)}
+        if dino_dim:
+            targets[f.name]["dino"] = torch.nn.functional.normalize(torch.randn(9, 12, dino_dim, generator=g), dim=-1)
+    return app.TrainingData(frames, targets, list(class_names), teacher.encode_text(class_names))
+
+
+def bench_trainer_section(device, n_rays: int, repeats: int, steps: int, tmp: Path) -> dict:
+    """Median ms per ``Trainer.step`` (Stage I, all losses) at ``n_rays`` rays."""
+    from ovnerf.field.semantic_field import FieldConfig
+    from ovnerf.foundation.simulated_teacher import SimulatedCLIPTeacher
+    from ovnerf.training.config import TrainConfig
+
+    store, frames = _demo_views(tmp)
+    data = teacher_training_data(frames, store.class_names, SimulatedCLIPTeacher(label_names=store.class_names),
+                                 dino_dim=384)
     cfg = TrainConfig.cpu_preset(iterations=10 ** 6, batch_rays=n_rays, use_cse=False, checkpoint_every=0)
-    tr = Trainer(frames, targets, text, FieldConfig.cpu_preset(), cfg, device=device,
-                 vocabulary=store.class_names)
+    tr = app.build_trainer(data, cfg, FieldConfig.cpu_preset(), device=device)
     with PeakRSS() as mem:
         tr.step(0)  # warm-up
         per_rep = []

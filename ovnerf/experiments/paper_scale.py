@@ -24,7 +24,9 @@ from pathlib import Path
 
 import torch
 
+from ovnerf.app import run as app
 from ovnerf.errors import UserError
+from ovnerf.experiments.bench import teacher_training_data
 
 
 def cuda_missing(device) -> str | None:
@@ -51,7 +53,6 @@ def bench_paper_scale(device="cuda", iterations: int = 15000, batch_rays: int = 
     from ovnerf.scene.store import SceneStore
     from ovnerf.synthetic.generate import generate_room_scene
     from ovnerf.training.config import TrainConfig
-    from ovnerf.training.trainer import Trainer
 
     device = torch.device(device)
     p = print_fn or (lambda *_: None)
@@ -62,17 +63,12 @@ def bench_paper_scale(device="cuda", iterations: int = 15000, batch_rays: int = 
         store = SceneStore(scene, create=False)
         frames = store.frames(store.names())
         teacher = teacher or SimulatedCLIPTeacher(label_names=store.class_names)
-        targets = {}
-        for f in frames:
-            lab = torch.as_tensor(f.labels, dtype=torch.long)
-            targets[f.name] = {"clip_feat": teacher.multiscale_features(f)[0].float(), "relevancy": lab, "rsr": lab,
-                               "regions": torch.zeros(0, f.height, f.width, dtype=torch.bool)}
-        text = teacher.encode_text(store.class_names)
+        data = teacher_training_data(frames, store.class_names, teacher)
         tcfg = TrainConfig(iterations=iterations, batch_rays=batch_rays, checkpoint_every=0)
         fcfg = FieldConfig(**(field_overrides or {}))
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
-        tr = Trainer(frames, targets, text, fcfg, tcfg, device=device, vocabulary=store.class_names)
+        tr = app.build_trainer(data, tcfg, fcfg, device=device)
         p(f"[paper-scale] {len(frames)} views {width}x{height}, {iterations} iterations x {batch_rays} rays, "
           f"grid {tr.field.grid_res} -> {fcfg.n_voxels_final} voxels, D={tr.field_cfg.feature_dim} "
           "(targets: SIMULATED CLIP teacher)")
