@@ -8,13 +8,17 @@ Steps (``import_capture``), in this order:
    p1, p2[, k3]`` (``camera_model`` OPENCV, default) or ``k1..k4`` (OPENCV_FISHEYE),
    ``transform_matrix`` = OpenGL camera-to-world) or :func:`read_colmap` (``cameras``,
    ``images``, ``points3D`` .bin/.txt through **pycolmap**; PINHOLE / SIMPLE_PINHOLE /
-   SIMPLE_RADIAL / RADIAL / OPENCV / FULL_OPENCV / OPENCV_FISHEYE cameras);
+   SIMPLE_RADIAL / RADIAL / OPENCV / FULL_OPENCV / OPENCV_FISHEYE cameras, SIMPLE_RADIAL_FISHEYE /
+   RADIAL_FISHEYE as OpenCV fisheye);
 2. **validate** every frame before any compute (:func:`validate`): missing or unreadable
-   images, image sizes that differ from the intrinsics, bad poses or intrinsics — all problems
-   listed in one error;
+   images, image sizes that differ from the intrinsics, bad poses (NaN, non-rigid, mirrored) or
+   intrinsics, duplicates, cameras all at one point — all problems listed in one error, grouped
+   by reason (:func:`problem_report`); sizes and K left to the images (no ``w``/``h``) are filled in;
 3. **orient and centre** (:func:`orientation`; nerfstudio's "up" method): the mean camera up
    vector becomes +z, the mean camera centre the origin; the scale is kept (metres stay metres);
-4. **undistort** each image once with OpenCV (``initUndistortRectifyMap`` to the pinhole
+4. **decode** each image completely (:func:`read_rgb`: stored pixel order, EXIF orientation not
+   applied, grey → RGB, 16 → 8 bit, alpha onto white; undecodable files are listed together and
+   nothing is written), **undistort** it once with OpenCV (``initUndistortRectifyMap`` to the pinhole
    ``getOptimalNewCameraMatrix(alpha=0)``, so every output pixel is valid) and **downscale** it by
    ``downscale`` (``INTER_AREA``; the intrinsics scale by the same factor);
 5. **bounds** (:func:`capture_bounds`) — first that applies: ``aabb`` given by the user; the sparse
@@ -51,6 +55,7 @@ from ovnerf.errors import UserError
 from ovnerf.scene.bounds import view_ray_bounds
 from ovnerf.scene.conventions import opengl_to_opencv
 from ovnerf.scene.frames import PosedFrame
+from ovnerf.scene.input_checks import MAX_SIDE
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +68,13 @@ _FISHEYE_KEYS = ("k1", "k2", "k3", "k4")
 class CaptureView:
     name: str
     image_path: Path
-    K: np.ndarray            # 3×3, pixel centres at u+0.5
+    K: np.ndarray | None     # 3×3, pixel centres at u+0.5 (None: from ``spec`` once the size is known)
     dist: np.ndarray         # OpenCV coefficients (k1,k2,p1,p2[,k3]) or fisheye (k1..k4)
     fisheye: bool
     c2w: np.ndarray          # 4×4 OpenCV convention, source world
-    w: int | None
+    w: int | None            # None: read from the image
     h: int | None
+    spec: dict | None = None  # transforms.json intrinsics keys (see :func:`pinhole_from_spec`)
 
 
 @dataclass
@@ -80,8 +86,11 @@ class Capture:
     scene_box: np.ndarray | None = None        # (2,3) nerfstudio scene_box, source world
     ngp_cube: tuple[np.ndarray, float] | None = None   # (centre (3,), half side) in source world
     applied_transform: np.ndarray | None = None
-    problems: list[str] = field(default_factory=list)  # found while reading (reported by validate)
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (who, reason), reported by validate
     notes: list[str] = field(default_factory=list)
+
+    def problem(self, who: str, reason: str) -> None:
+        self.problems.append((who, reason))
 
 
 # ---------------------------------------------------------------------- reading
@@ -92,6 +101,100 @@ def _name(path: str, taken: set) -> str:
         name, k = f"{base}_{k}", k + 1
     taken.add(name)
     return name
+
+
+_MODELS_TRANSFORMS = ("OPENCV", "PINHOLE", "SIMPLE_PINHOLE", "OPENCV_FISHEYE")
+_IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".PNG", ".JPG", ".JPEG", ".exr", ".tif", ".tiff", ".bmp", ".webp")
+
+
+class _Bad(ValueError):
+    """One problem of one frame (its reason)."""
+
+
+def _num(get, key, default=None, kind=float):
+    """``get(key)`` as a finite float (or a positive int for ``kind=int``); _Bad naming the key."""
+    v = get(key)
+    if v is None:
+        return default
+    try:
+        if isinstance(v, bool) or isinstance(v, (list, dict, str)):
+            raise TypeError
+        x = float(v)
+    except (TypeError, ValueError):
+        raise _Bad(f"'{key}' must be a number, got {json.dumps(v)[:40]}") from None
+    if not math.isfinite(x):
+        raise _Bad(f"'{key}' is {x}")
+    if kind is int:
+        if x != int(x) or x < 1:
+            raise _Bad(f"'{key}' must be a positive whole number of pixels, got {v}")
+        return int(x)
+    return x
+
+
+def _image_file(root: Path, file_path: str) -> Path:
+    """The image of a frame; instant-ngp / NeRF-synthetic name it without extension ('./train/r_0')."""
+    p = Path(file_path)
+    ipath = p if p.is_absolute() else root / p
+    if not ipath.suffix and not ipath.exists():
+        for ext in _IMAGE_EXTS:
+            if ipath.with_name(ipath.name + ext).is_file():
+                return ipath.with_name(ipath.name + ext)
+    return ipath
+
+
+def _transforms_view(fr, meta, root: Path, taken: set) -> CaptureView:
+    """One frame of a transforms.json (per-frame keys win, as in nerfstudio); _Bad on a problem."""
+    get = lambda k: fr.get(k, meta.get(k))  # noqa: E731
+    model = str(get("camera_model") or "OPENCV").upper()
+    if model not in _MODELS_TRANSFORMS:
+        hint = (" (360° images: make perspective views first, e.g. ns-process-data images "
+                "--camera-type equirectangular)" if model == "EQUIRECTANGULAR" else "")
+        raise _Bad(f"camera_model {model} is not supported ({', '.join(_MODELS_TRANSFORMS)}){hint}")
+    if not isinstance(fr["file_path"], str) or not fr["file_path"]:
+        raise _Bad(f"'file_path' must be a path string, got {json.dumps(fr['file_path'])[:40]}")
+    try:
+        m = np.asarray(fr["transform_matrix"], dtype=np.float64)
+    except (TypeError, ValueError):
+        m = np.zeros(0)
+    if m.shape == (3, 4):
+        m = np.vstack([m, [0, 0, 0, 1]])
+    if m.shape != (4, 4):
+        raise _Bad("'transform_matrix' must be a 4x4 (or 3x4) matrix")
+    if not np.all(np.isfinite(m)):
+        raise _Bad("'transform_matrix' holds NaN or infinite values")
+    spec = {k: _num(get, k) for k in ("fl_x", "fl_y", "cx", "cy", "camera_angle_x", "camera_angle_y")}
+    w, h = _num(get, "w", kind=int), _num(get, "h", kind=int)
+    fish = model == "OPENCV_FISHEYE"
+    dist = np.array([_num(get, k, 0.0) for k in (_FISHEYE_KEYS if fish else _DIST_KEYS)], dtype=np.float64)
+    if not fish and model != "OPENCV" and np.any(dist != 0):
+        raise _Bad(f"camera_model {model} with distortion coefficients (use OPENCV)")
+    if not fish and _num(get, "k4", 0.0) != 0:
+        raise _Bad("'k4' (an r^8 radial term) is not supported for camera_model OPENCV (k1 k2 k3 p1 p2 are)")
+    return CaptureView(_name(fr["file_path"], taken), _image_file(root, fr["file_path"]), None, dist, fish,
+                       opengl_to_opencv(m), w, h, spec=spec)
+
+
+def pinhole_from_spec(spec: dict, w: int, h: int) -> np.ndarray:
+    """K from transforms.json keys (``fl_x``/``fl_y`` or ``camera_angle_x``/``_y`` in radians;
+    ``fl_y`` defaults to ``fl_x``, ``cx``/``cy`` to the image centre); _Bad on a problem."""
+    fx, fy = spec.get("fl_x"), spec.get("fl_y")
+    for key, side in (("camera_angle_x", w), ("camera_angle_y", h)):
+        a = spec.get(key)
+        if a is None or (fx if key.endswith("x") else fy) is not None:
+            continue
+        if not 0 < a < math.pi:
+            raise _Bad(f"'{key}' must be a field of view in (0, π) radians, got {a:g}")
+        f = 0.5 * side / math.tan(0.5 * a)
+        fx, fy = (f, fy) if key.endswith("x") else (fx, f)
+    fx = fy if fx is None else fx
+    fy = fx if fy is None else fy
+    if fx is None:
+        raise _Bad("no focal length ('fl_x' or 'camera_angle_x')")
+    if not (fx > 0 and fy > 0):
+        raise _Bad(f"focal lengths must be positive (fl_x {fx:g}, fl_y {fy:g})")
+    cx = w / 2 if spec.get("cx") is None else spec["cx"]
+    cy = h / 2 if spec.get("cy") is None else spec["cy"]
+    return np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]], dtype=np.float64)
 
 
 def read_transforms(path) -> Capture:
@@ -106,91 +209,92 @@ def read_transforms(path) -> Capture:
     root = path.parent
     cap = Capture(source=path, kind="transforms", views=[])
     taken: set = set()
-    model = str(meta.get("camera_model", "OPENCV")).upper()
+    seen: dict = {}
     for i, fr in enumerate(meta["frames"]):
         if not isinstance(fr, dict) or "file_path" not in fr or "transform_matrix" not in fr:
-            cap.problems.append(f"frame {i}: no 'file_path' or 'transform_matrix'")
+            cap.problem(f"frame {i}", "no 'file_path' or 'transform_matrix'")
             continue
-        get = lambda k, d=None: fr.get(k, meta.get(k, d))  # noqa: E731 - per-frame keys win (nerfstudio)
-        fmodel = str(get("camera_model", model)).upper()
-        if fmodel not in ("OPENCV", "PINHOLE", "OPENCV_FISHEYE", "SIMPLE_PINHOLE"):
-            cap.problems.append(f"frame {i}: camera_model {fmodel} is not supported (OPENCV, OPENCV_FISHEYE, PINHOLE)")
-            continue
-        w, h = get("w"), get("h")
-        fx, fy = get("fl_x"), get("fl_y")
-        if fx is None and get("camera_angle_x") is not None and w is not None:
-            fx = 0.5 * float(w) / math.tan(0.5 * float(get("camera_angle_x")))
-        if fy is None and get("camera_angle_y") is not None and h is not None:
-            fy = 0.5 * float(h) / math.tan(0.5 * float(get("camera_angle_y")))
-        fy = fx if fy is None else fy
-        cx = get("cx", None if w is None else float(w) / 2)
-        cy = get("cy", None if h is None else float(h) / 2)
+        who = f"frame {i} ({str(fr['file_path'])[:80]})"
         try:
-            K = np.array([[float(fx), 0, float(cx)], [0, float(fy), float(cy)], [0, 0, 1]], dtype=np.float64)
-        except (TypeError, ValueError):
-            cap.problems.append(f"frame {i} ({fr['file_path']}): incomplete intrinsics (fl_x / camera_angle_x, "
-                                "cx, cy, w, h)")
+            v = _transforms_view(fr, meta, root, taken)
+        except _Bad as exc:
+            cap.problem(who, str(exc))
             continue
-        fish = fmodel == "OPENCV_FISHEYE"
-        dist = np.array([float(get(k, 0.0)) for k in (_FISHEYE_KEYS if fish else _DIST_KEYS)], dtype=np.float64)
-        try:
-            m = np.asarray(fr["transform_matrix"], dtype=np.float64)
-            if m.shape == (3, 4):
-                m = np.vstack([m, [0, 0, 0, 1]])
-        except (TypeError, ValueError):
-            m = np.zeros(0)
-        if m.shape != (4, 4) or not np.all(np.isfinite(m)):
-            cap.problems.append(f"frame {i} ({fr['file_path']}): invalid transform_matrix")
+        key = str(v.image_path.resolve())
+        if key in seen:
+            cap.problem(who, f"the same image as frame {seen[key]} (listed twice)")
             continue
-        p = Path(fr["file_path"])
-        ipath = p if p.is_absolute() else root / p
-        if not ipath.suffix and not ipath.exists():
-            cands = sorted(ipath.parent.glob(ipath.name + ".*"))  # instant-ngp allows names without extension
-            ipath = cands[0] if cands else ipath
-        cap.views.append(CaptureView(_name(str(fr["file_path"]), taken), ipath, K, dist, fish,
-                                     opengl_to_opencv(m), None if w is None else int(w),
-                                     None if h is None else int(h)))
-    if "aabb_scale" in meta:
-        s = float(meta.get("scale", NGP_SCALE))
+        seen[key] = i
+        cap.views.append(v)
+    try:
+        scale = _num(meta.get, "scale", NGP_SCALE)
         off = np.broadcast_to(np.asarray(meta.get("offset", NGP_OFFSET), dtype=np.float64), (3,))
-        # ngp space: x_ngp = x·scale + offset (after a cyclic axis permutation, irrelevant for a cube
-        # centred on offset's image); the cube [0.5 ± aabb_scale/2]^3 in ngp space.
-        cap.ngp_cube = ((0.5 - off) / s, float(meta["aabb_scale"]) / (2.0 * s))
-        cap.notes.append(f"instant-ngp aabb_scale {meta['aabb_scale']}: the scene box is clipped to its cube")
+        if "aabb_scale" in meta:
+            aabb_scale = _num(meta.get, "aabb_scale")
+            if not (aabb_scale > 0 and scale > 0 and np.all(np.isfinite(off))):
+                raise _Bad("'aabb_scale' and 'scale' must be positive")
+            # ngp space: x_ngp = x·scale + offset (after a cyclic axis permutation, irrelevant for a
+            # cube centred on offset's image); the cube [0.5 ± aabb_scale/2]^3 in ngp space.
+            cap.ngp_cube = ((0.5 - off) / scale, aabb_scale / (2.0 * scale))
+            cap.notes.append(f"instant-ngp aabb_scale {meta['aabb_scale']}: the scene box is clipped to its cube")
+    except (_Bad, TypeError, ValueError) as exc:
+        cap.problem("aabb_scale / scale / offset", str(exc) if isinstance(exc, _Bad) else "expected numbers")
     if meta.get("scene_box") is not None:
         box = meta["scene_box"]
         box = box.get("aabb", box) if isinstance(box, dict) else box
         try:
             b = np.asarray(box, dtype=np.float64).reshape(2, 3)
+            if not (np.all(np.isfinite(b)) and np.all(b[1] > b[0])):
+                raise ValueError
             cap.scene_box = b
             cap.notes.append("nerfstudio scene_box: used as the scene box")
         except (TypeError, ValueError):
-            cap.problems.append("scene_box: expected [[x0,y0,z0],[x1,y1,z1]]")
+            cap.problem("scene_box", "expected [[x0,y0,z0],[x1,y1,z1]] (finite, max > min)")
     if meta.get("applied_transform") is not None:
         try:
             a = np.asarray(meta["applied_transform"], dtype=np.float64).reshape(3, 4)
+            if not np.all(np.isfinite(a)):
+                raise ValueError
             cap.applied_transform = np.vstack([a, [0, 0, 0, 1]])
             cap.notes.append("nerfstudio applied_transform: already in the poses; composed into scene_from_colmap")
         except (TypeError, ValueError):
-            cap.problems.append("applied_transform: expected a 3x4 matrix")
+            cap.problem("applied_transform", "expected a finite 3x4 matrix")
+    applied_scale = 1.0
+    if meta.get("applied_scale") is not None:
+        try:
+            applied_scale = _num(meta.get, "applied_scale")
+            if not applied_scale > 0:
+                raise _Bad("'applied_scale' must be positive")
+            cap.notes.append(f"nerfstudio applied_scale {applied_scale:g}: already in the poses"
+                             + ("; applied to the ply points" if meta.get("ply_file_path") else ""))
+        except _Bad as exc:
+            cap.problem("applied_scale", str(exc))
     if meta.get("ply_file_path"):
-        ply = root / meta["ply_file_path"]
-        cap.points = _read_ply_points(ply, cap.problems)
+        ply = root / str(meta["ply_file_path"])
+        cap.points = _read_ply_points(ply, cap)
+        if cap.points is not None:
+            cap.points = cap.points * applied_scale  # nerfstudio scales the ply by it at load
+    for key, what in (("mask_path", "masks are not used: every pixel is trained"),
+                      ("depth_file_path", "depth images are not imported: RGB only")):
+        n = sum(1 for fr in meta["frames"] if isinstance(fr, dict) and fr.get(key))
+        if n:
+            cap.notes.append(f"{key} ({n} frames): {what}")
     if any(abs(x) > 0 for v in cap.views for x in v.dist):
         cap.notes.append("lens distortion: images undistorted with OpenCV at import")
     return cap
 
 
-def _read_ply_points(path: Path, problems: list) -> np.ndarray | None:
+def _read_ply_points(path: Path, cap: Capture) -> np.ndarray | None:
     try:
         import open3d as o3d
     except ImportError:  # pragma: no cover - open3d-cpu is pinned
-        problems.append(f"ply_file_path {path}: open3d is needed to read it")
+        cap.problem(f"ply_file_path {path}", "open3d is needed to read it")
         return None
     if not path.is_file():
-        problems.append(f"ply_file_path {path}: file not found")
+        cap.problem(f"ply_file_path {path}", "file not found")
         return None
     pts = np.asarray(o3d.io.read_point_cloud(str(path)).points, dtype=np.float64)
+    pts = pts[np.all(np.isfinite(pts), axis=1)]
     return pts if len(pts) else None
 
 
@@ -202,7 +306,11 @@ _COLMAP_MODELS = {  # model name -> (fx, fy, cx, cy, dist) from params
     "OPENCV": lambda p: (p[0], p[1], p[2], p[3], list(p[4:8])),
     "FULL_OPENCV": lambda p: (p[0], p[1], p[2], p[3], [p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11]]),
     "OPENCV_FISHEYE": lambda p: (p[0], p[1], p[2], p[3], list(p[4:8])),
+    # COLMAP's radial fisheye models are OpenCV's fisheye model (θ_d = θ(1 + k1θ² + k2θ⁴)) with k3 = k4 = 0
+    "SIMPLE_RADIAL_FISHEYE": lambda p: (p[0], p[0], p[1], p[2], [p[3], 0, 0, 0]),
+    "RADIAL_FISHEYE": lambda p: (p[0], p[0], p[1], p[2], [p[3], p[4], 0, 0]),
 }
+_COLMAP_FISHEYE = ("OPENCV_FISHEYE", "SIMPLE_RADIAL_FISHEYE", "RADIAL_FISHEYE")
 
 
 def read_colmap(model_dir, images_dir) -> Capture:
@@ -217,23 +325,31 @@ def read_colmap(model_dir, images_dir) -> Capture:
         raise UserError(f"{model_dir}: not a readable COLMAP sparse model ({str(exc).splitlines()[0]})") from None
     cap = Capture(source=model_dir, kind="colmap", views=[])
     taken: set = set()
+    unregistered = 0
     for img in sorted(rec.images.values(), key=lambda im: im.name):
         if not img.has_pose:
-            cap.problems.append(f"image {img.name}: not registered (no pose)")
+            unregistered += 1
             continue
         cam = rec.cameras[img.camera_id]
         model = cam.model.name if hasattr(cam.model, "name") else str(cam.model)
         if model not in _COLMAP_MODELS:
-            cap.problems.append(f"image {img.name}: camera model {model} not supported "
-                                f"({', '.join(_COLMAP_MODELS)})")
+            cap.problem(f"image {img.name}", f"camera model {model} is not supported ({', '.join(_COLMAP_MODELS)})")
             continue
         fx, fy, cx, cy, dist = _COLMAP_MODELS[model](list(cam.params))
         K = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]], dtype=np.float64)
         cfw = img.cam_from_world() if callable(img.cam_from_world) else img.cam_from_world
         w2c = np.vstack([np.asarray(cfw.matrix(), dtype=np.float64), [0, 0, 0, 1]])
         cap.views.append(CaptureView(_name(img.name, taken), images_dir / img.name, K,
-                                     np.asarray(dist, dtype=np.float64), model == "OPENCV_FISHEYE",
+                                     np.asarray(dist, dtype=np.float64), model in _COLMAP_FISHEYE,
                                      np.linalg.inv(w2c), int(cam.width), int(cam.height)))
+    if unregistered:
+        cap.notes.append(f"{unregistered} image(s) of the model have no pose (not registered by COLMAP): skipped")
+    listed = {img.name for img in rec.images.values()}
+    if images_dir.is_dir():
+        extra = sum(1 for q in images_dir.rglob("*") if q.suffix in _IMAGE_EXTS
+                    and q.relative_to(images_dir).as_posix() not in listed)
+        if extra:
+            cap.notes.append(f"{extra} image(s) in {images_dir} are not in the COLMAP model: ignored")
     if rec.num_points3D() > 0:
         cap.points = np.stack([p.xyz for p in rec.points3D.values()]).astype(np.float64)
     if any(np.any(v.dist != 0) for v in cap.views):
@@ -260,44 +376,122 @@ def load_capture(src, images=None) -> Capture:
 
 
 # ---------------------------------------------------------------------- validation
-def _image_size(path: Path) -> tuple[int, int] | None:
-    """(w, h) from the file header (PIL reads no pixels), None when unreadable."""
+MAX_LISTED = 6         # names shown per kind of problem
+MAX_LINES = 30         # kinds of problem shown
+EXIF_ORIENTATION = 0x0112
+
+
+def _image_header(path: Path) -> tuple[tuple[int, int], int]:
+    """((w, h), EXIF orientation) from the file header (no pixels decoded); _Bad when unreadable."""
     from PIL import Image
     try:
         with Image.open(path) as im:
-            return im.size
-    except Exception:  # noqa: BLE001 - any decoder error means "unreadable"
-        return None
+            return im.size, int(im.getexif().get(EXIF_ORIENTATION, 1) or 1)
+    except Exception as exc:  # noqa: BLE001 - any decoder error means "unreadable"
+        raise _Bad(f"not a readable image ({type(exc).__name__})") from None
 
 
-def validate(cap: Capture) -> None:
-    """Check every view before any compute; one UserError listing every problem."""
+def read_rgb(path: Path) -> tuple[np.ndarray, bool]:
+    """(H×W×3 uint8 RGB, had alpha) of an image file, pixels in stored order (EXIF orientation not
+    applied: COLMAP and nerfstudio compute intrinsics on the stored pixels). Grey → RGB; 16-bit →
+    8-bit (÷257); alpha composited onto white (NeRF-synthetic's convention). _Bad when the file
+    does not decode completely (a truncated file too)."""
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode = im.mode
+            if mode.startswith("I;16") or mode == "I":
+                arr = np.asarray(im).astype(np.float32) / 257.0
+                return np.repeat(np.clip(arr + 0.5, 0, 255).astype(np.uint8)[..., None], 3, -1), False
+            if mode == "F":
+                raise _Bad("floating-point images are not supported (8- or 16-bit)")
+            alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in im.info)
+            arr = np.asarray(im.convert("RGBA" if alpha else "RGB"))
+    except _Bad:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any decoder error: truncated, corrupt, unsupported
+        raise _Bad(f"not a readable image ({type(exc).__name__}: {str(exc)[:80]})") from None
+    if alpha:
+        a = arr[..., 3:].astype(np.float32) / 255.0
+        arr = np.clip(arr[..., :3] * a + 255.0 * (1.0 - a) + 0.5, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(arr), alpha
+
+
+def problem_report(source, problems: list[tuple[str, str]]) -> UserError:
+    """One UserError listing every problem; problems of the same reason share a line."""
+    groups: dict[str, list[str]] = {}
+    for who, reason in problems:
+        groups.setdefault(reason, []).append(who)
+    lines = []
+    for reason, whos in groups.items():
+        if len(whos) == 1:
+            lines.append(f"{whos[0]}: {reason}")
+        else:
+            more = f", … ({len(whos) - MAX_LISTED} more)" if len(whos) > MAX_LISTED else ""
+            lines.append(f"{reason} ({len(whos)}): {', '.join(whos[:MAX_LISTED])}{more}")
+    if len(lines) > MAX_LINES:
+        lines = lines[:MAX_LINES] + [f"… and {len(lines) - MAX_LINES} more kinds of problem"]
+    head = f"{len(problems)} problem(s) in {source} (nothing was imported):"
+    return UserError(head + "".join(f"\n  - {line}" for line in lines))
+
+
+def validate(cap: Capture, aabb=None) -> None:
+    """Check every view before any compute (image present, header readable, size = intrinsics,
+    focal lengths, rigid poses, camera motion); one UserError listing every problem. Fills in
+    sizes and K that the capture left to the images (``w``/``h`` absent)."""
     problems = list(cap.problems)
-    if not cap.views and not problems:
-        problems.append("no frames")
+    good, exif = [], 0
     for v in cap.views:
         if not v.image_path.is_file():
-            problems.append(f"{v.name}: image missing: {v.image_path}")
+            problems.append((str(v.image_path), "image missing"))
             continue
-        size = _image_size(v.image_path)
-        if size is None:
-            problems.append(f"{v.name}: not a readable image: {v.image_path}")
+        try:
+            size, orient = _image_header(v.image_path)
+        except _Bad as exc:
+            problems.append((str(v.image_path), str(exc)))
             continue
+        exif += orient != 1
         if v.w is None or v.h is None:
             v.w, v.h = size
         elif size != (v.w, v.h):
-            problems.append(f"{v.name}: image is {size[0]}x{size[1]}, the intrinsics say {v.w}x{v.h}")
-        if not (v.K[0, 0] > 0 and v.K[1, 1] > 0 and np.all(np.isfinite(v.K))):
-            problems.append(f"{v.name}: focal lengths must be positive and finite")
+            hint = (f" (EXIF orientation {orient}: the intrinsics are of the rotated image; we use pixels "
+                    "in stored order, as COLMAP and nerfstudio do)" if orient in (5, 6, 7, 8) and size == (v.h, v.w)
+                    else "")
+            problems.append((v.name, f"image is {size[0]}x{size[1]}, the intrinsics say {v.w}x{v.h}{hint}"))
+            continue
+        if max(v.w, v.h) > MAX_SIDE:
+            problems.append((v.name, f"image is {v.w}x{v.h}: more than {MAX_SIDE} pixels a side"))
+            continue
+        try:
+            if v.K is None:
+                v.K = pinhole_from_spec(v.spec or {}, v.w, v.h)
+            if not (np.all(np.isfinite(v.K)) and v.K[0, 0] > 0 and v.K[1, 1] > 0):
+                raise _Bad(f"focal lengths must be positive and finite (fx {v.K[0, 0]:g}, fy {v.K[1, 1]:g})")
+        except _Bad as exc:
+            problems.append((v.name, str(exc)))
+            continue
         R = v.c2w[:3, :3]
-        if abs(abs(np.linalg.det(R)) - 1) > 1e-2 or np.abs(R.T @ R - np.eye(3)).max() > 1e-2:
-            problems.append(f"{v.name}: the pose's rotation is not orthonormal (scaled or sheared transform_matrix)")
-    if len(cap.views) - sum(1 for p in problems if p.split(":")[0] in {v.name for v in cap.views}) < 2 \
-            and not problems:
-        problems.append("need at least 2 frames")
+        if np.abs(R.T @ R - np.eye(3)).max() > 1e-2:
+            problems.append((v.name, "the pose's rotation is not orthonormal (a scaled or sheared transform_matrix)"))
+            continue
+        if np.linalg.det(R) < 0:
+            problems.append((v.name, "the pose's rotation is a reflection (determinant -1)"))
+            continue
+        good.append(v)
+    if exif:
+        cap.notes.append(f"EXIF orientation tags ignored on {exif} image(s): pixels are used in stored order, "
+                         "as COLMAP and nerfstudio do")
+    if not problems and len(good) < 2:
+        problems.append(("frames", f"need at least 2 frames with a pose, found {len(good)}"))
+    elif len(good) >= 2 and aabb is None:
+        c = np.stack([v.c2w[:3, 3] for v in good])
+        spread = float(np.linalg.norm(c - c.mean(0), axis=1).max())
+        if spread <= 1e-6 * max(1.0, float(np.abs(c).max())):
+            problems.append(("poses", f"all {len(good)} cameras are at one point: no parallax to recover geometry "
+                                      "from (give --aabb to import a rotation-only capture anyway)"))
     if problems:
-        head = f"{len(problems)} problem(s) in {cap.source} (nothing was imported):"
-        raise UserError(head + "".join(f"\n  - {p}" for p in problems))
+        raise problem_report(cap.source, problems)
 
 
 # ---------------------------------------------------------------------- geometry
@@ -420,7 +614,7 @@ def import_capture(src, scene_dir, downscale: int = 1, aabb=None, orient: bool =
         raise UserError(f"--downscale must be an integer ≥ 1, got {downscale}")
     downscale = int(downscale)
     cap = load_capture(src, images)
-    validate(cap)
+    validate(cap, aabb)
     scene_dir = Path(scene_dir)
     sig = _signature(cap, downscale, aabb, orient)
     if (scene_dir / "transforms.json").is_file():
@@ -446,11 +640,17 @@ def import_capture(src, scene_dir, downscale: int = 1, aabb=None, orient: bool =
         shutil.rmtree(tmp)
     store = SceneStore(tmp, create=True)
     maps: dict = {}
+    decode: list[tuple[str, str]] = []
+    alpha = 0
     for k, v in enumerate(cap.views):
-        img = cv2.imread(str(v.image_path), cv2.IMREAD_COLOR)
-        if img is None:
-            raise UserError(f"{v.name}: not a readable image: {v.image_path}")
-        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        try:
+            img, had_alpha = read_rgb(v.image_path)
+        except _Bad as exc:  # header fine, pixels not (e.g. a truncated file): list them all
+            decode.append((str(v.image_path), str(exc)))
+            continue
+        alpha += had_alpha
+        if decode:
+            continue
         K = v.K
         if np.any(v.dist != 0):
             key = (v.K.tobytes(), v.dist.tobytes(), v.fisheye, v.w, v.h)
@@ -465,6 +665,12 @@ def import_capture(src, scene_dir, downscale: int = 1, aabb=None, orient: bool =
         store.add_frame(PosedFrame(v.name, np.ascontiguousarray(img), K, c2ws[k], float(k)))
         if progress is not None:
             progress(k + 1, len(cap.views))
+    store.close()
+    if decode:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise problem_report(cap.source, decode)
+    if alpha:
+        cap.notes.append(f"{alpha} image(s) with alpha: composited onto white")
     scene_from_source = T
     record = {"source": str(cap.source), "kind": cap.kind, "signature": sig, "downscale": downscale,
               "oriented": bool(orient), "scene_from_source": scene_from_source.tolist(),

@@ -52,6 +52,8 @@ _TMP_RE = re.compile(r"^\..+\.tmp-(\d+)$")
 JOURNAL = "frames.jsonl"
 _SUBDIRS = ("images", "depth", "labels")
 _INTR_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h")
+_DIST_KEYS = ("k1", "k2", "k3", "k4", "p1", "p2")
+_IMPORT_HINT = " (a capture, not a scene: import it first with `ovnerf import CAPTURE --workspace WS`)"
 DEPTH_SCALE = 1000.0  # uint16 units per metre
 VOID_U8 = 255
 
@@ -132,7 +134,12 @@ class SceneStore:
                 raise UserError(f"{self.meta_path}: frame {i} has an invalid 'transform_matrix'")
             for k in _INTR_KEYS:
                 if k not in fr and k not in meta:
-                    raise UserError(f"{self.meta_path}: frame {i} has no intrinsics key '{k}'")
+                    raise UserError(f"{self.meta_path}: frame {i} has no intrinsics key '{k}'{_IMPORT_HINT}")
+            model = str(fr.get("camera_model", meta.get("camera_model", "OPENCV"))).upper()
+            if model not in ("OPENCV", "PINHOLE", "SIMPLE_PINHOLE") or any(
+                    fr.get(k, meta.get(k)) not in (None, 0, 0.0) for k in _DIST_KEYS):
+                raise UserError(f"{self.meta_path}: frame {i} has lens distortion or camera_model {model}, "
+                                f"which training would ignore{_IMPORT_HINT}")
         classes = meta.get("ovnerf_classes", [])
         if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
             raise UserError(f"{self.meta_path}: 'ovnerf_classes' must be a list of strings")
