@@ -111,13 +111,6 @@ class PerImageMeter:
                 "n_images": len(self.mious)}
 
 
-def miou_macc(pred, gt, num_classes: int) -> dict:
-    """One-shot mIoU/mAcc for a prediction/GT pair (or stacked views); see :func:`iou_acc`."""
-    m = SegmentationMeter(num_classes)
-    m.update(pred, gt)
-    return m.compute()
-
-
 def psnr(pred, gt, max_val: float = 1.0, mask=None) -> float:
     """PSNR in dB: 10·log10(max_val² / MSE), MSE over all elements (or masked pixels)."""
     pred = torch.as_tensor(pred).double()

@@ -34,8 +34,6 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_srvs.srv import Trigger
 
 from ovnerf.errors import UserError
-from ovnerf.scene.depth_image import decode_depth
-from ovnerf.scene.image_encoding import decode_labels
 from ovnerf.scene.ingest import FrameIngest, IngestConfig, decoded
 from ovnerf.scene.input_checks import clip_message
 from ovnerf.scene.store import SceneStore
@@ -43,7 +41,7 @@ from ovnerf_ros import conversions as cv
 from ovnerf_ros.parameters import Parameters
 from ovnerf_ros.tf_buffer import TfSubscriber
 
-SIDE_DECODERS = {"labels": decode_labels, "depth": decode_depth}
+SIDE_DECODERS = {"labels": cv.image_to_labels, "depth": cv.image_to_depth}
 
 
 def _source(info) -> tuple | None:
@@ -157,9 +155,8 @@ class CollectorNode(Node):
 
     def _on_side(self, name: str, msg: Image) -> None:
         """Buffer one side-stream image (decoded now: an encoding error is counted at once)."""
-        fn = SIDE_DECODERS[name]
         try:
-            arr = fn(msg.encoding, msg.height, msg.width, msg.step, msg.data, bool(msg.is_bigendian))
+            arr = SIDE_DECODERS[name](msg)
         except UserError as exc:
             self.ingest.reject(f"{name}_encoding", f"{name} image: {exc}")
             return

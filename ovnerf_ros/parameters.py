@@ -26,8 +26,7 @@ from rclpy.parameter import Parameter
 
 from ovnerf.errors import UserError
 from ovnerf.training.config import TrainConfig
-from ovnerf_ros.parameter_specs import (ALL_BY_NAME, BY_NAME, DEFAULT_CONFIG, GOAL_FIELDS,  # noqa: F401
-                                        SPECS, TRAIN_FIELDS, TRAIN_SPECS, Spec)
+from ovnerf_ros.parameter_specs import ALL_BY_NAME, DEFAULT_CONFIG, SPECS, TRAIN_FIELDS, TRAIN_SPECS, Spec
 
 
 def flatten(d: dict, prefix: str = "") -> dict:

@@ -39,7 +39,7 @@ from ovnerf.scene.store import SceneStore
 from ovnerf.semantic_point_map import point_map_path
 from ovnerf.training.checkpoint import promote_checkpoint
 from ovnerf.training.evaluate import evaluate_views
-from ovnerf.training.trainer import Progress, Trainer, TrainResult
+from ovnerf.training.trainer import Progress, Trainer
 
 log = logging.getLogger(__name__)
 

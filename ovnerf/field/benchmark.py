@@ -137,18 +137,3 @@ def bench_field(device="cpu", n_rays: int = 4096, cfg: FieldConfig | None = None
         res.update(naive_it_s=n_it, naive_peak_mem_mb=n_peak, speedup=it_s / n_it)
     return res
 
-
-def format_bench(res: dict) -> str:
-    """Human-readable lines for ``ovnerf bench``."""
-    lines = [f"field benchmark on {res['device']} ({res['threads']} threads): grid {res['grid_res']}, "
-             f"{res['samples_per_ray']} samples/ray, D={res['feature_dim']}, Dd={res['dino_dim']}",
-             f"  train step @ {res['n_rays']} rays: {res['train_it_s']:.2f} it/s "
-             f"({res['train_s_per_it'] * 1000:.0f} ms/it), peak memory {res['train_peak_mem_mb']:.0f} MiB"]
-    if "render_s" in res:
-        h, w = res["render_hw"]
-        lines.append(f"  render {w}x{h} (rgb+depth+segmentation): {res['render_s']:.2f} s, "
-                     f"peak memory {res['render_peak_mem_mb']:.0f} MiB")
-    if "naive_it_s" in res:
-        lines.append(f"  naive TensoRF step: {res['naive_it_s']:.2f} it/s, peak memory "
-                     f"{res['naive_peak_mem_mb']:.0f} MiB -> speedup x{res['speedup']:.1f}")
-    return "\n".join(lines)

@@ -12,7 +12,7 @@ first resizes the grids (and the alpha mask) to the shapes in the state dict.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch

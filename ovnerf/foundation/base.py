@@ -66,11 +66,6 @@ class TextImageBackend(ABC):
         conf = torch.softmax(logits / tau, dim=-1).amax(dim=-1)  # (S, h, w)
         return conf.argmax(dim=0)
 
-    def dense_features(self, frame, text_emb: torch.Tensor) -> torch.Tensor:
-        """(h, w, D) L2-normalised features: the multiscale map gathered at the selected scale."""
-        ms = self.multiscale_features(frame)
-        return gather_scale(ms, self.select_scale(ms, text_emb))
-
     def fingerprint(self) -> dict:
         return {"name": self.name}
 

@@ -133,10 +133,6 @@ class CropCLIPTeacher(TextImageBackend):
             self._tables = (T_ext, u_img, sal, cdf)
         return self._tables
 
-    def class_similarity(self) -> torch.Tensor:
-        T = self.tables()[0][:-1]
-        return T @ T.T
-
     # ------------------------------------------------------------------ image side
     def _cells(self, frame, cx: torch.Tensor, cy: torch.Tensor) -> torch.Tensor:
         """(N, 3) int64 coarse 3D cell of the pixels (cx, cy) (back-projected with depth)."""

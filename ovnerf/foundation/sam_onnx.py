@@ -14,8 +14,8 @@ resize the image so its longest side is 1024 (bilinear), normalise per channel w
 mean (123.675, 116.28, 103.53) and std (58.395, 57.12, 57.375) on 0–255 values, zero-pad
 bottom/right to 1024×1024 (in normalised units); a prompt point (x, y) in original pixels is fed
 as (x, y)·1024/max(W, H), followed by the padding point (0, 0) with label −1;
-no mask input (has_mask_input = 0). Mask = logits > 0 after SAM's up-sampling of the
-256×256 low-resolution logits (done in torch, see :func:`upscale_masks`).
+no mask input (has_mask_input = 0). Mask = logits > 0 after up-sampling the 256×256
+low-resolution logits (in torch, step 6 below).
 
 Automatic mask generation (our implementation of SAM's recipe, per image):
 
@@ -72,8 +72,8 @@ def _decoder_bytes(path: Path) -> bytes:
     """sam.onnx with the prompt batch dimension made symbolic, cut at ``low_res_masks``.
 
     The export's own up-sampling to ``orig_im_size`` (256² → 1024² → crop → resize) is dropped
-    from the graph and done in torch by :func:`upscale_masks` (same operations), which lets us
-    choose the output size and saves ~10 % of the decoder time.
+    from the graph; ``generate`` up-samples only the kept masks, in torch (step 6 of the module
+    docstring), which saves ~10 % of the decoder time.
     """
     import onnx
     from onnx.utils import Extractor
@@ -87,18 +87,6 @@ def _decoder_bytes(path: Path) -> bytes:
         ["image_embeddings", "point_coords", "point_labels", "mask_input", "has_mask_input"],
         ["iou_predictions", "low_res_masks"])
     return sub.SerializeToString()
-
-
-def upscale_masks(low_res: torch.Tensor, image_hw: tuple[int, int], out_hw: tuple[int, int]) -> torch.Tensor:
-    """SAM's mask post-processing: (N,256,256) logits → bilinear to 1024², crop the un-padded
-    image area (round(H·s), round(W·s)), s = 1024/max(H, W), bilinear to ``out_hw``."""
-    H, W = image_hw
-    s = ENCODER_SIZE / max(H, W)
-    x = torch.nn.functional.interpolate(low_res[:, None], (ENCODER_SIZE, ENCODER_SIZE),
-                                        mode="bilinear", align_corners=False)
-    x = x[..., :int(round(H * s)), :int(round(W * s))]
-    x = torch.nn.functional.interpolate(x, tuple(out_hw), mode="bilinear", align_corners=False)
-    return x[:, 0]
 
 
 class OnnxSamRegions(RegionBackend):
@@ -166,16 +154,6 @@ class OnnxSamRegions(RegionBackend):
                  "has_mask_input": np.zeros(1, np.float32)}
         iou, low = self.decoder.run(["iou_predictions", "low_res_masks"], feeds)
         return torch.from_numpy(low[:, 0]), torch.from_numpy(iou[:, 0])
-
-    def predict_points(self, embedding: np.ndarray, scale: float, points_xy: np.ndarray,
-                       image_hw: tuple[int, int], out_hw: tuple[int, int] | None = None
-                       ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Single-point prompts (N, 2) in original pixels → (logits (N, *out_hw), iou (N,)).
-
-        ``image_hw`` is the original (H, W); ``out_hw`` defaults to it.
-        """
-        low, iou = self.predict_low_res(embedding, scale, points_xy)
-        return upscale_masks(low, image_hw, out_hw or image_hw), iou
 
     # ------------------------------------------------------------------ AMG
     def generate(self, image: np.ndarray) -> np.ndarray:

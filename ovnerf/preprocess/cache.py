@@ -50,7 +50,6 @@ from ovnerf.foundation.base import gather_scale
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-PARTS = ("clip", "regions", "dino", "text")
 
 
 class CorruptCacheFile(Exception):

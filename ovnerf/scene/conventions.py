@@ -14,9 +14,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-# diag(1, -1, -1, 1): right-multiplying flips the camera's y and z axes (columns 1 and 2).
-AXIS_FLIP = np.diag([1.0, -1.0, -1.0, 1.0])
-
 
 def _flip_yz_columns(c2w):
     if isinstance(c2w, torch.Tensor):

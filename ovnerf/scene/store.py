@@ -347,9 +347,6 @@ class SceneStore:
     def frames(self, names: list[str] | None = None) -> list[PosedFrame]:
         return [self.load(n) for n in (self.names() if names is None else names)]
 
-    def last_frame(self) -> PosedFrame | None:
-        return self.load(self.names()[-1]) if len(self) else None
-
     # ------------------------------------------------------------------ writing
     def add_frame(self, frame: PosedFrame) -> str:
         """Append a frame; returns its name. Raises UserError on a duplicate name or bad arrays."""

@@ -393,7 +393,6 @@ class Trainer:
         t_start = time.time()
         last_report = 0.0
         losses, psnr = {}, float("nan")
-        rate = None
         prev_stage = cfg.stage(self.iteration)
         self.field.train()
 

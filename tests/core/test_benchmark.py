@@ -1,6 +1,6 @@
 import torch
 
-from ovnerf.field.benchmark import bench_field, format_bench, make_wall_field
+from ovnerf.field.benchmark import bench_field, make_wall_field
 from ovnerf.field.naive_reference import naive_render_rays
 from ovnerf.field.renderer import render_rays
 from ovnerf.field.semantic_field import FieldConfig
@@ -28,7 +28,6 @@ def test_bench_field_reports_figures():
     res = bench_field("cpu", n_rays=64, cfg=_tiny(), iters=1, warmup=0, render_hw=(12, 16))
     for k in ("train_it_s", "train_peak_mem_mb", "render_s", "render_peak_mem_mb", "naive_it_s", "speedup"):
         assert res[k] > 0, k
-    assert "it/s" in format_bench(res)
 
 
 def test_peer_bench_reports_a_ratio_per_phase():

@@ -45,7 +45,7 @@ def test_roundtrip_and_nerfstudio_layout(tmp_path):
         np.testing.assert_array_equal(g.labels, f.labels)  # -1 void survives (255 on disk)
         np.testing.assert_allclose(g.depth, f.depth, atol=0.0005 + 1e-6)  # mm quantisation
         assert g.depth[0, 0] == 0.0
-    assert reopened.last_frame().name == "frame_00002"
+    assert reopened.names()[-1] == "frame_00002"
 
 
 def test_per_frame_intrinsics_and_continue(tmp_path):

@@ -12,6 +12,9 @@ import numpy as np
 import pytest
 import torch
 
+from ovnerf.foundation.base import gather_scale
+from ovnerf.semantics.relevancy import relevancy_map
+
 CLASSES = ["wall", "floor", "rug", "table", "chair", "picture"]
 # (class, min xyz, max xyz, albedo RGB)
 BOXES = [
@@ -82,6 +85,13 @@ def render_room(width: int = 160, height: int = 120, n_views: int = 1, seed: int
         frame.instances = geom_inst[gid]  # test-only extra: object instance ids (−1 = none)
         frames.append(frame)
     return frames, list(CLASSES)
+
+
+def teacher_relevancy(teacher, frame, text_emb: torch.Tensor) -> torch.Tensor:
+    """The relevancy map S the preprocess makes of ``frame``: features at the scale the backend
+    selects per cell (``select_scale`` + ``gather_scale``), argmax over the text at full size."""
+    ms = teacher.multiscale_features(frame)
+    return relevancy_map(gather_scale(ms, teacher.select_scale(ms, text_emb)), text_emb, *frame.image.shape[:2])
 
 
 def miou(pred: np.ndarray, gt: np.ndarray, num_classes: int) -> float:

@@ -42,8 +42,7 @@ def test_shapes_and_normalisation(backend, room_views):
     ms = backend.multiscale_features(frames[0])
     assert ms.shape == (2, 15, 20, 32)  # 2 scales, ceil(120/8) x ceil(160/8)
     assert torch.allclose(ms.norm(dim=-1), torch.ones(2, 15, 20), atol=1e-4)
-    dense = backend.dense_features(frames[0], T)
-    assert dense.shape == (15, 20, 32)
+    assert backend.select_scale(ms, T).shape == (15, 20)
     assert "sha256" in backend.fingerprint() and backend.fingerprint()["scales"] == [0.5, 0.25]
 
 
@@ -128,7 +127,7 @@ def test_maskclip_dense_variant(tiny_dir, room_views):
     assert ms.shape == (1, 6, 8, 32)  # 48x64 input, 8-px patches
     assert torch.allclose(ms.norm(dim=-1), torch.ones(1, 6, 8), atol=1e-4)
     T = b.encode_text(classes)
-    assert b.dense_features(frames[0], T).shape == (6, 8, 32)
+    assert b.select_scale(ms, T).shape == (6, 8)
     # at the model's native size (32 px = 4x4 patches) the token path equals open_clip's own
     img = np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     x = (torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255 - b.mean) / b.std

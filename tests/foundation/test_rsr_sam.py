@@ -3,10 +3,9 @@ import numpy as np
 import torch
 
 from ovnerf.foundation.simulated_teacher import SimulatedCLIPTeacher
-from ovnerf.semantics.relevancy import relevancy_map
 from ovnerf.semantics.rsr import region_semantic_ranking
 
-from .conftest import miou
+from .conftest import miou, teacher_relevancy
 
 
 def test_rsr_map_beats_raw_relevancy_map(room_views, room_sam_masks):
@@ -18,7 +17,7 @@ def test_rsr_map_beats_raw_relevancy_map(room_views, room_sam_masks):
     for seed in range(5):
         teacher = SimulatedCLIPTeacher(classes, noise=0.5, seed=seed)
         T = teacher.encode_text(classes)
-        S = relevancy_map(teacher.dense_features(f, T), T, H, W)
+        S = teacher_relevancy(teacher, f, T)
         R = region_semantic_ranking(S, masks, len(classes))
         raw.append(miou(S.numpy(), f.labels, len(classes)))
         refined.append(miou(R.numpy(), f.labels, len(classes)))

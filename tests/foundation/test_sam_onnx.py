@@ -35,10 +35,10 @@ def test_batched_prompts_equal_single_prompts(room_views, sam_onnx):
     emb, scale = sam_onnx.embed(img)
     assert emb.shape == (1, 256, 64, 64) and scale == pytest.approx(ENCODER_SIZE / W)
     pts = np.array([[40.0, 60.0], [120.0, 70.0], [80.0, 20.0]])
-    lb, ib = sam_onnx.predict_points(emb, scale, pts, (H, W))
-    assert lb.shape == (3, H, W) and ib.shape == (3,)
+    lb, ib = sam_onnx.predict_low_res(emb, scale, pts)
+    assert lb.shape == (3, 256, 256) and ib.shape == (3,)
     for i in range(3):
-        l1, i1 = sam_onnx.predict_points(emb, scale, pts[i:i + 1], (H, W))
+        l1, i1 = sam_onnx.predict_low_res(emb, scale, pts[i:i + 1])
         assert torch.allclose(l1[0], lb[i], atol=1e-3)
         assert float(i1[0]) == pytest.approx(float(ib[i]), abs=1e-4)
 

@@ -5,14 +5,13 @@ import torch
 
 from ovnerf.errors import UserError
 from ovnerf.foundation.simulated_teacher import SimulatedCLIPTeacher
-from ovnerf.semantics.relevancy import relevancy_map
 
-from .conftest import CLASSES, miou
+from .conftest import CLASSES, miou, teacher_relevancy
 
 
 def _miou(teacher, frame):
     T = teacher.encode_text(CLASSES)
-    S = relevancy_map(teacher.dense_features(frame, T), T, *frame.labels.shape)
+    S = teacher_relevancy(teacher, frame, T)
     return miou(S.numpy(), frame.labels, len(CLASSES)), S
 
 

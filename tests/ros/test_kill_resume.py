@@ -1,7 +1,6 @@
 """Kill -9 the trainer node during training, restart it: the dataset is intact, the last
 checkpoint loads, and a resumed Train goal continues from that checkpoint's iteration."""
 import signal
-import time
 
 import numpy as np
 import pytest

@@ -12,7 +12,8 @@ import pytest
 import rclpy
 from rclpy.parameter import Parameter
 
-from ovnerf_ros.parameters import BY_NAME, SPECS, check_value, load_defaults
+from ovnerf_ros.parameter_specs import BY_NAME, SPECS
+from ovnerf_ros.parameters import check_value, load_defaults
 
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCH = ROOT / "launch" / "mapping.launch.py"

@@ -6,7 +6,6 @@ failed preprocess that the trainer reports as failed (not "interrupted")."""
 import json
 import math
 
-import numpy as np
 import pytest
 import torch
 

@@ -1,7 +1,6 @@
 """Trainer mechanics on the tiny room: both stages, CSE, progress, cancellation, checkpoints."""
 import math
 
-import numpy as np
 import torch
 
 from ovnerf.field.semantic_field import FieldConfig
