@@ -187,11 +187,19 @@ class SemanticField(nn.Module):
         self.tensorf.upsample(res)
         return res
 
-    def update_alpha_mask(self, res=None) -> float:
-        """Recompute the empty-space mask; returns the occupied fraction."""
-        if res is None:
-            res = [min(r, self.cfg.alpha_mask_max_res) for r in self.grid_res]
-        return self.tensorf.update_alpha_mask(self.step_size, self.cfg.alpha_mask_threshold, res)
+    def alpha_mask_res(self) -> list[int]:
+        """Resolution of the next alpha mask: the grid's, capped at ``alpha_mask_max_res``."""
+        return [min(r, self.cfg.alpha_mask_max_res) for r in self.grid_res]
+
+    def density_mask(self, res=None) -> torch.Tensor:
+        """The alpha mask that density alone gives (TensoRF), without storing it."""
+        return self.tensorf.density_mask(self.step_size, self.cfg.alpha_mask_threshold, res or self.alpha_mask_res())
+
+    def update_alpha_mask(self, res=None, keep: torch.Tensor | None = None) -> float:
+        """Recompute the empty-space mask (density, AND ``keep`` when given: e.g. the visible
+        cells, :mod:`ovnerf.field.visibility_mask`); returns the occupied fraction."""
+        return self.tensorf.update_alpha_mask(self.step_size, self.cfg.alpha_mask_threshold,
+                                              res or self.alpha_mask_res(), keep=keep)
 
     def has_alpha_mask(self) -> bool:
         return self.tensorf.has_alpha_mask()

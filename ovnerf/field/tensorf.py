@@ -139,12 +139,10 @@ class TensoRFVM(nn.Module):
 
     # ------------------------------------------------------------------ alpha mask
     @torch.no_grad()
-    def update_alpha_mask(self, step_size: float, threshold: float = 1e-4, res: Sequence[int] | None = None,
-                          chunk: int = 65536) -> float:
-        """Recompute the occupancy grid at ``res`` (default: the current grid resolution).
-
-        Returns the occupied fraction. ``step_size`` is the renderer's step in metres.
-        """
+    def density_mask(self, step_size: float, threshold: float = 1e-4, res: Sequence[int] | None = None,
+                     chunk: int = 65536) -> torch.Tensor:
+        """Bool grid ``res`` (default: the current grid resolution): α = 1 − exp(−σ·step) at the
+        vertices, dilated by a 3×3×3 max-pool, > ``threshold`` (TensoRF's alpha mask from density)."""
         res = [int(r) for r in (res or self.grid_res)]
         dev = self.density_plane[0].device
         axes = [torch.linspace(-1, 1, r, device=dev) for r in res]
@@ -152,7 +150,23 @@ class TensoRFVM(nn.Module):
         sigma = torch.cat([self.density(pts[i:i + chunk]) for i in range(0, pts.shape[0], chunk)])
         alpha = (1 - torch.exp(-sigma * step_size)).view(1, 1, *res)
         alpha = F.max_pool3d(alpha, kernel_size=3, stride=1, padding=1)[0, 0]
-        self.alpha_mask = alpha > threshold
+        return alpha > threshold
+
+    @torch.no_grad()
+    def update_alpha_mask(self, step_size: float, threshold: float = 1e-4, res: Sequence[int] | None = None,
+                          chunk: int = 65536, keep: torch.Tensor | None = None) -> float:
+        """Recompute the occupancy grid at ``res`` (default: the current grid resolution):
+        :meth:`density_mask`, AND ``keep`` (a bool grid of the same shape, e.g. the cells some
+        training camera sees, :mod:`ovnerf.field.visibility_mask`) when given.
+
+        Returns the occupied fraction. ``step_size`` is the renderer's step in metres.
+        """
+        mask = self.density_mask(step_size, threshold, res, chunk)
+        if keep is not None:
+            if tuple(keep.shape) != tuple(mask.shape):
+                raise ValueError(f"keep grid {tuple(keep.shape)} does not match the mask {tuple(mask.shape)}")
+            mask = mask & keep.to(mask.device)
+        self.alpha_mask = mask
         return float(self.alpha_mask.float().mean())
 
     def has_alpha_mask(self) -> bool:

@@ -86,6 +86,21 @@ class TrainConfig:
     distortion_from: int = 0
     w_opacity: float = 1.0
     opacity_points: int = 4096
+    # Visibility mask — OUR ADDITION, not in OV-NeRF / TensoRF (instant-ngp / nerfacc mark cells
+    # outside every training frustum empty; space carving drops what is seen only through a
+    # surface): at every alpha-mask update the mask also requires that some training camera sees
+    # the cell — in its frustum and not behind the surface where that camera's transmittance falls
+    # below ``visibility_transmittance`` (views rendered at ≤ ``visibility_side`` px per side, a
+    # margin of ``visibility_margin`` cell diagonals; ovnerf.field.visibility_mask). "off",
+    # "on", or "auto" (on when no training frame carries depth). Applied from the alpha-mask
+    # update number ``visibility_after`` (0-based) on: at the first update (CPU preset: iteration
+    # 300) an RGB-only field is still a dense fog whose transmittance falls near the cameras,
+    # and dropping "what lies behind it" removed the real walls (measured: 2 % occupancy left).
+    visibility_mask: str = "off"
+    visibility_after: int = 1
+    visibility_side: int = 64
+    visibility_transmittance: float = 0.01
+    visibility_margin: float = 1.0
     # TensoRF coarse-to-fine (the schedule lives here only): grid upsampled at these iterations
     # (TensoRF: 2k/3k/4k/5.5k/7k; voxel counts log-linear between FieldConfig's n_voxels_init and
     # n_voxels_final), alpha mask updated at alpha_mask_iters (2k/4k).
@@ -183,6 +198,10 @@ class TrainConfig:
             raise UserError(f"scale_selection must be 'learned' or 'heuristic', got {self.scale_selection!r}")
         if self.anti_fog not in ("auto", "on", "off"):
             raise UserError(f"anti_fog must be auto, on or off, got {self.anti_fog!r}")
+        if self.visibility_mask not in ("auto", "on", "off"):
+            raise UserError(f"visibility_mask must be auto, on or off, got {self.visibility_mask!r}")
+        if self.visibility_after < 0 or self.visibility_side < 2 or not 0 < self.visibility_transmittance < 1 or self.visibility_margin < 0:
+            raise UserError("visibility_after must be ≥ 0, visibility_side ≥ 2, visibility_transmittance in (0, 1), visibility_margin ≥ 0")
         if self.w_distortion < 0 or self.w_opacity < 0 or self.opacity_points < 1:
             raise UserError("w_distortion and w_opacity must be ≥ 0, opacity_points ≥ 1")
         if not 0 <= self.novel_ray_fraction <= 4:

@@ -44,6 +44,7 @@ from ovnerf.errors import UserError
 from ovnerf.field.renderer import distortion_loss, render_rays
 from ovnerf.field.selection import mix_scales
 from ovnerf.field.semantic_field import FieldConfig, SemanticField
+from ovnerf.field.visibility_mask import visibility_grid
 from ovnerf.query import View
 from ovnerf.scene.bounds import rgb_only_bounds, scene_bounds
 from ovnerf.semantic_point_map import build_point_map, save_point_map
@@ -162,6 +163,9 @@ class Trainer:
         self._diag = float((self.field.aabb[1] - self.field.aabb[0]).norm())  # distortion-loss unit
         # anti-fog terms (TrainConfig.anti_fog): "on", or "auto" = on when no training frame carries depth
         self.anti_fog = self.cfg.anti_fog == "on" or (self.cfg.anti_fog == "auto" and self.bank.depth is None)
+        self.visibility = self.cfg.visibility_mask == "on" or (self.cfg.visibility_mask == "auto"
+                                                               and self.bank.depth is None)
+        self.mask_stats: dict = {}  # the last alpha-mask update (update_alpha_mask)
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(self.cfg.seed)
         self.iteration = 0
@@ -253,8 +257,7 @@ class Trainer:
             self.optimizer = self._make_optimizer(i)
             msgs.append(f"grid upsampled to {res}")
         if i in set(self.cfg.alpha_mask_iters) and i > 0:
-            occ = self.field.update_alpha_mask()
-            msgs.append(f"alpha mask updated ({occ:.1%} occupied)")
+            msgs.append(self.update_alpha_mask())
         every = int(self.cfg.occupancy_every)
         if every > 0 and i > 0 and i % every == 0 and not self.field.has_alpha_mask():
             occ = self.field.update_occupancy(self.generator)
@@ -265,6 +268,26 @@ class Trainer:
             if self.out_dir is not None and cfg.point_map_views > 0:
                 self.save()  # the checkpoint and its semantic point map after every CSE event
         return msgs
+
+    def update_alpha_mask(self) -> str:
+        """TensoRF's alpha mask from density, AND (with the visibility mask on) the cells that some
+        training camera sees; ``self.mask_stats`` keeps the fractions. Returns a log line."""
+        cfg = self.cfg
+        done = sum(1 for j in cfg.alpha_mask_iters if 0 < j < self.iteration)  # earlier updates
+        if not self.visibility or done < cfg.visibility_after:
+            occ = self.field.update_alpha_mask()
+            self.mask_stats = {"occupied": occ}
+            return f"alpha mask updated ({occ:.1%} occupied)"
+        res = self.field.alpha_mask_res()
+        vis = visibility_grid(self.field, self.frames, res, cfg.visibility_side, cfg.visibility_transmittance,
+                              cfg.visibility_margin, ray_chunk=cfg.render_chunk)
+        density = self.field.density_mask(res)
+        occ = self.field.update_alpha_mask(res, keep=vis.visible)
+        self.mask_stats = {"occupied": occ, **vis.summary(density)}
+        s = self.mask_stats
+        return (f"alpha mask updated ({occ:.1%} occupied; density alone {s['density']:.1%}, of which "
+                f"{s['outside_frusta']:.1%} outside every training frustum and {s['occluded']:.1%} "
+                "occluded from every training camera dropped)")
 
     def run_cse(self, i: int) -> str:
         cfg = self.cfg

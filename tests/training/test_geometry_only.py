@@ -143,3 +143,31 @@ def test_anti_fog_auto_follows_depth():
     assert not Trainer(rgb_only, None, None, _field(), cfg.replace(anti_fog="off"), aabb=AABB).anti_fog
     with pytest.raises(UserError, match="anti_fog"):
         cfg.replace(anti_fog="maybe")
+
+
+def test_visibility_mask_wiring():
+    """visibility_mask: applied at the alpha-mask updates from number ``visibility_after`` on (the
+    stored mask is the density mask AND the visible cells: its occupancy is the 'kept' fraction);
+    auto = on without depth."""
+    torch.set_num_threads(1)
+    with_depth = make_frames(n=4, H=12, W=16)
+    rgb_only = [PosedFrame(f.name, f.image, f.K, f.c2w) for f in with_depth]
+    cfg = TrainConfig.cpu_preset(iterations=3, batch_rays=16, upsample_iters=(), alpha_mask_iters=(1, 2),
+                                 visibility_mask="on", visibility_side=8, checkpoint_every=0)
+    msgs = []
+    tr = Trainer(rgb_only, None, None, _field(), cfg, aabb=AABB)
+    tr.train(callback=lambda p: msgs.append(p.message))
+    first, second = [m for m in msgs if "alpha mask" in m]
+    assert "outside every training frustum" not in first and "outside every training frustum" in second
+    s = tr.mask_stats
+    assert s["kept"] + s["outside_frusta"] + s["occluded"] == pytest.approx(s["density"])
+    assert float(tr.field.tensorf.alpha_mask.float().mean()) == pytest.approx(s["kept"]) == pytest.approx(s["occupied"])
+    assert s["outside_frusta"] > 0                     # 4 cameras do not see the whole box
+    late = Trainer(rgb_only, None, None, _field(), cfg.replace(visibility_after=2), aabb=AABB)
+    late.train()
+    assert set(late.mask_stats) == {"occupied"}        # density only
+    auto = cfg.replace(visibility_mask="auto")
+    assert Trainer(rgb_only, None, None, _field(), auto, aabb=AABB).visibility
+    assert not Trainer(with_depth, None, None, _field(), auto, aabb=AABB).visibility
+    with pytest.raises(UserError, match="visibility_mask"):
+        cfg.replace(visibility_mask="maybe")
