@@ -52,6 +52,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from ovnerf.checkpoint import Checkpoint, load_checkpoint
 from ovnerf.errors import NotTrainedError, UserError
 from ovnerf.field.renderer import render_image
 from ovnerf.foundation.text_encoder_record import LazyTextEncoder, TextEncoderUnavailable
@@ -59,7 +60,6 @@ from ovnerf.scene.pose_interpolation import validate_pose
 from ovnerf.scene.rays import get_rays, ray_z_scale
 from ovnerf.semantic_point_map import load_point_map
 from ovnerf.semantics.relevancy import lerf_relevancy, query_negatives, text_logits
-from ovnerf.training.checkpoint import Checkpoint, load_checkpoint
 
 
 @dataclass
@@ -141,7 +141,7 @@ class SemanticMap:
     # ------------------------------------------------------------------ loading
     @classmethod
     def load(cls, checkpoint, device="cpu", text_encoder=None, views: list[View] | None = None) -> "SemanticMap":
-        """Load a training checkpoint (:mod:`ovnerf.training.checkpoint`). UserError when it is
+        """Load a training checkpoint (:mod:`ovnerf.checkpoint`). UserError when it is
         missing or unreadable (a corrupt file never crashes the caller)."""
         path = Path(checkpoint)
         if not path.is_file():
@@ -158,7 +158,7 @@ class SemanticMap:
 
     @classmethod
     def from_checkpoint_state(cls, ck: Checkpoint, device="cpu", text_encoder=None, views=None) -> "SemanticMap":
-        """Build from the :class:`~ovnerf.training.checkpoint.Checkpoint` that ``load_checkpoint``
+        """Build from the :class:`~ovnerf.checkpoint.Checkpoint` that ``load_checkpoint``
         returns (its ``field``, ``vocabulary``, ``text_emb``, ``views`` and ``text_encoder``)."""
         if ck.field is None:
             raise UserError("checkpoint was loaded without its field (build=False)")

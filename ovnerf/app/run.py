@@ -31,13 +31,13 @@ from typing import Callable
 
 from ovnerf.app.options import field_config, foundation_config, parse_overrides, train_config
 from ovnerf.app.workspace import CHECKPOINT_NAME, Workspace
+from ovnerf.checkpoint import promote_checkpoint
 from ovnerf.errors import UserError
 from ovnerf.foundation.registry import build_backends
 from ovnerf.preprocess.cache import PreprocessCache
 from ovnerf.preprocess.pipeline import parse_vocabulary, preprocess_views
 from ovnerf.scene.store import SceneStore
 from ovnerf.semantic_point_map import point_map_path
-from ovnerf.training.checkpoint import promote_checkpoint
 from ovnerf.training.evaluate import evaluate_views
 from ovnerf.training.trainer import Progress, Trainer
 

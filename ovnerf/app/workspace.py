@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ovnerf.checkpoint import CHECKPOINT_NAME
 from ovnerf.errors import UserError
 
-CHECKPOINT_NAME = "checkpoint.pt"
 METRICS_NAME = "metrics.json"
 
 

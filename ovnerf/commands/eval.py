@@ -32,7 +32,7 @@ def run(args) -> int:
     from ovnerf.commands.render import select_views
     from ovnerf.errors import UserError
     from ovnerf.scene.store import SceneStore
-    from ovnerf.training.checkpoint import load_checkpoint
+    from ovnerf.checkpoint import load_checkpoint
     from ovnerf.training.evaluate import evaluate_views
 
     if not (args.scene / "transforms.json").is_file():

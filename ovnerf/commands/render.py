@@ -116,7 +116,7 @@ def run(args) -> int:
     from ovnerf.scene.rays import get_rays, ray_z_scale
     from ovnerf.semantics.relevancy import text_logits
     from ovnerf.scene.store import SceneStore
-    from ovnerf.training.checkpoint import load_checkpoint
+    from ovnerf.checkpoint import load_checkpoint
 
     require_scene_dir(args.scene)
     out = args.out

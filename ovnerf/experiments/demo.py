@@ -56,6 +56,7 @@ from tqdm import tqdm
 
 from ovnerf.app import run as app
 from ovnerf.app.workspace import Workspace
+from ovnerf.checkpoint import load_checkpoint
 from ovnerf.errors import UserError
 from ovnerf.field.semantic_field import FieldConfig
 from ovnerf.foundation.registry import build_backends, build_regions
@@ -65,7 +66,6 @@ from ovnerf.query import SemanticMap, View, class_palette, colorize_labels
 from ovnerf.scene.store import SceneStore
 from ovnerf.semantic_point_map import field_fingerprint
 from ovnerf.synthetic.generate import ROOM_JSON, generate_room_scene, load_room_info
-from ovnerf.training.checkpoint import load_checkpoint
 from ovnerf.training.config import TrainConfig
 from ovnerf.training.progress_bar import tqdm_callback
 

@@ -40,6 +40,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ovnerf.checkpoint import (CHECKPOINT_NAME, capture_rng_state, load_checkpoint, restore_rng_state,
+                               save_checkpoint)
 from ovnerf.errors import UserError
 from ovnerf.field.renderer import distortion_loss, render_rays
 from ovnerf.field.selection import mix_scales
@@ -49,16 +51,14 @@ from ovnerf.query import View
 from ovnerf.scene.bounds import rgb_only_bounds, scene_bounds
 from ovnerf.semantic_point_map import build_point_map, save_point_map
 from ovnerf.training import losses as L
-from ovnerf.training.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from ovnerf.training.config import TrainConfig
 from ovnerf.training.cse import NovelViews, make_novel_views, pseudo_maps
 from ovnerf.training.raybank import RayBank, target_attr
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Trainer", "Progress", "TrainResult", "CHECKPOINT_NAME"]
+__all__ = ["Trainer", "Progress", "TrainResult"]
 
-CHECKPOINT_NAME = "checkpoint.pt"
 GEOMETRY_ONLY_FEATURE_DIM = 8   # feature/DINO head width of a field trained without semantics (unused)
 
 

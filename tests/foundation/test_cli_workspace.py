@@ -3,8 +3,8 @@ scene only read, outputs inside the scene refused with one line."""
 import hashlib
 
 from ovnerf.app.workspace import Workspace
+from ovnerf.checkpoint import load_checkpoint
 from ovnerf.cli import main
-from ovnerf.training.checkpoint import load_checkpoint
 
 from .conftest import render_room
 

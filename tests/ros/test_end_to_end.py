@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 import yaml
 
+from ovnerf.checkpoint import load_checkpoint
 from ovnerf.scene.store import SceneStore
-from ovnerf.training.checkpoint import load_checkpoint
 from ovnerf_msgs.action import Train
 from ovnerf_msgs.srv import Query, RenderView
 from ovnerf_ros import conversions as cv

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from ovnerf.checkpoint import load_checkpoint
 from ovnerf.scene.frames import PosedFrame
 from ovnerf.scene.store import SceneStore
-from ovnerf.training.checkpoint import load_checkpoint
 from ovnerf_msgs.action import Train
 from ovnerf_msgs.srv import RenderView
 from ovnerf_ros import conversions as cv

@@ -6,9 +6,9 @@ import pytest
 import rclpy
 import torch
 
+from ovnerf.checkpoint import save_checkpoint
 from ovnerf.field.semantic_field import FieldConfig, SemanticField
 from ovnerf.scene.conventions import look_at
-from ovnerf.training.checkpoint import save_checkpoint
 from ovnerf_msgs.srv import Query, RenderView
 from ovnerf_ros import conversions as cv
 from std_srvs.srv import Trigger

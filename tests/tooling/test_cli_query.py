@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from ovnerf import cli
+from ovnerf.checkpoint import save_checkpoint
 from ovnerf.field.semantic_field import FieldConfig, SemanticField
 from ovnerf.foundation.registry import build_text_image
 from ovnerf.foundation.text_encoder_record import record_of
 from ovnerf.scene.conventions import look_at
-from ovnerf.training.checkpoint import save_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def test_help_lists_only_existing_commands(capsys):
 def test_cli_query_out_of_vocabulary(sofa_checkpoint, tmp_path, capsys, monkeypatch):
     ck, field = sofa_checkpoint
     # the checkpoint file stores weights only; the analytic density is re-applied after loading
-    from ovnerf.training import checkpoint as ckmod
+    from ovnerf import checkpoint as ckmod
     real = ckmod.build_field
 
     def build(payload, device="cpu"):

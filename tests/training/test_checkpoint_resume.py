@@ -4,8 +4,8 @@ import os
 import pytest
 import torch
 
+from ovnerf.checkpoint import load_checkpoint
 from ovnerf.errors import UserError
-from ovnerf.training.checkpoint import load_checkpoint
 from ovnerf.training.trainer import Trainer
 
 from conftest import AABB, CLASSES, BlockRegions

@@ -11,9 +11,9 @@ import json
 import pytest
 import torch
 
+from ovnerf.checkpoint import load_checkpoint
 from ovnerf.cli import main
 from ovnerf.synthetic.phone_capture import generate_phone_capture
-from ovnerf.training.checkpoint import load_checkpoint
 
 TRAIN = ["iterations=300", "batch_rays=512", "upsample_iters=[100,200]", "alpha_mask_iters=[100,200]",
          "field.max_samples=64", "anti_fog=on", "w_opacity=1.0", "w_distortion=0.01"]

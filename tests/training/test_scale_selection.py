@@ -8,10 +8,10 @@ scales agree and it may stay mixed)."""
 import pytest
 import torch
 
+from ovnerf.checkpoint import load_checkpoint
 from ovnerf.field.renderer import render_rays
 from ovnerf.field.selection import composite_selection, mix_scales
 from ovnerf.field.semantic_field import FieldConfig
-from ovnerf.training.checkpoint import load_checkpoint
 from ovnerf.training.config import TrainConfig
 from ovnerf.training.trainer import Trainer
 

@@ -7,8 +7,8 @@ import pytest
 
 from ovnerf.app.run import RunSpec, run
 from ovnerf.app.workspace import Workspace
+from ovnerf.checkpoint import load_checkpoint
 from ovnerf.errors import UserError
-from ovnerf.training.checkpoint import load_checkpoint
 
 VOCAB = ["wall", "floor", "table", "chair"]
 OPTIONS = ["foundation.sam=none", "foundation.dino=none", "foundation.sim_dim=32", "field.n_voxels_init=2048",

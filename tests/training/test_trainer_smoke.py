@@ -3,8 +3,8 @@ import math
 
 import torch
 
+from ovnerf.checkpoint import load_checkpoint
 from ovnerf.field.semantic_field import FieldConfig
-from ovnerf.training.checkpoint import load_checkpoint
 from ovnerf.training.config import TrainConfig
 from ovnerf.training.trainer import Trainer
 

@@ -1,4 +1,6 @@
-"""Training checkpoints: everything needed to use a trained field *and* to resume training.
+"""The model file: one checkpoint holds everything needed to use a trained field *and* to resume
+training; written by the trainer, read by the query layer, ``ovnerf render/eval/query``, the ROS
+trainer node and the experiments.
 
 A checkpoint is one ``torch.save`` file (a dict of tensors / plain Python values, loadable with
 ``weights_only=True``) with keys:
@@ -43,9 +45,10 @@ from ovnerf.field.semantic_field import FieldConfig, SemanticField
 
 FORMAT = "ovnerf-checkpoint"
 VERSION = 1
+CHECKPOINT_NAME = "checkpoint.pt"   # the file name in a run / checkpoints directory
 
-__all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "capture_rng_state", "restore_rng_state",
-           "FORMAT", "VERSION"]
+__all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "promote_checkpoint", "capture_rng_state",
+           "restore_rng_state", "FORMAT", "VERSION", "CHECKPOINT_NAME"]
 
 
 @dataclass
