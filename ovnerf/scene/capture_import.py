@@ -359,19 +359,31 @@ def read_colmap(model_dir, images_dir) -> Capture:
 
 def load_capture(src, images=None) -> Capture:
     """``src``: a transforms.json, a directory holding one, or a COLMAP model directory (or a
-    directory with ``sparse/0``); ``images``: the COLMAP images directory (default
-    ``<capture>/images``)."""
+    directory with ``sparse/0``); ``images``: the COLMAP images directory (default: the first
+    ``images/`` beside or above the model: ``project/images`` for ``project/sparse/0``)."""
     src = Path(src).expanduser()
-    if src.is_file():
-        return read_transforms(src)
+    if src.is_file() or (src / "transforms.json").is_file():
+        if images is not None:
+            raise UserError("--images is for COLMAP models only (a transforms.json names its images)")
+        return read_transforms(src if src.is_file() else src / "transforms.json")
     if not src.is_dir():
         raise UserError(f"capture not found: {src}")
-    if (src / "transforms.json").is_file():
-        return read_transforms(src / "transforms.json")
     for model in (src, src / "sparse" / "0", src / "sparse", src / "colmap" / "sparse" / "0"):
         if any((model / f"cameras.{ext}").is_file() for ext in ("bin", "txt")):
-            base = src if model == src else model.parent.parent if model.name == "0" else model.parent
-            return read_colmap(model, Path(images) if images else base / "images")
+            up = model.parent.parent if model.name.isdigit() else model.parent if model.name == "sparse" else model
+            cands = [d / "images" for d in (model, up, src)]   # COLMAP's project/{images, sparse/0}
+            default = next((d for d in cands if d.is_dir()), src / "images")
+            cap = read_colmap(model, Path(images).expanduser() if images else default)
+            others = sorted(d.name for d in model.parent.iterdir() if d.is_dir() and d != model
+                            and d.name.isdigit()) if model.name.isdigit() else []
+            if others:
+                cap.notes.append(f"{model.parent} holds other models ({', '.join(others)}): using {model.name} "
+                                 "(give another as the capture)")
+            return cap
+    splits = sorted(p.name for p in src.glob("transforms_*.json"))
+    if splits:
+        raise UserError(f"{src}: no transforms.json; give one of {', '.join(splits)} "
+                        f"(e.g. ovnerf import {src / splits[-1]})")
     raise UserError(f"{src}: no transforms.json and no COLMAP model (cameras.bin/.txt) found")
 
 
@@ -381,9 +393,16 @@ MAX_LINES = 30         # kinds of problem shown
 EXIF_ORIENTATION = 0x0112
 
 
+def _pil():
+    """PIL.Image, its decompression-bomb limit raised to our own (``MAX_SIDE`` a side, checked)."""
+    from PIL import Image
+    Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, MAX_SIDE * MAX_SIDE)
+    return Image
+
+
 def _image_header(path: Path) -> tuple[tuple[int, int], int]:
     """((w, h), EXIF orientation) from the file header (no pixels decoded); _Bad when unreadable."""
-    from PIL import Image
+    Image = _pil()
     try:
         with Image.open(path) as im:
             return im.size, int(im.getexif().get(EXIF_ORIENTATION, 1) or 1)
@@ -396,7 +415,7 @@ def read_rgb(path: Path) -> tuple[np.ndarray, bool]:
     applied: COLMAP and nerfstudio compute intrinsics on the stored pixels). Grey → RGB; 16-bit →
     8-bit (÷257); alpha composited onto white (NeRF-synthetic's convention). _Bad when the file
     does not decode completely (a truncated file too)."""
-    from PIL import Image
+    Image = _pil()
     try:
         with Image.open(path) as im:
             im.load()
@@ -444,7 +463,8 @@ def validate(cap: Capture, aabb=None) -> None:
     good, exif = [], 0
     for v in cap.views:
         if not v.image_path.is_file():
-            problems.append((str(v.image_path), "image missing"))
+            hint = " (the folder COLMAP read is given with --images)" if cap.kind == "colmap" else ""
+            problems.append((str(v.image_path), "image missing" + hint))
             continue
         try:
             size, orient = _image_header(v.image_path)
@@ -455,9 +475,13 @@ def validate(cap: Capture, aabb=None) -> None:
         if v.w is None or v.h is None:
             v.w, v.h = size
         elif size != (v.w, v.h):
-            hint = (f" (EXIF orientation {orient}: the intrinsics are of the rotated image; we use pixels "
-                    "in stored order, as COLMAP and nerfstudio do)" if orient in (5, 6, 7, 8) and size == (v.h, v.w)
-                    else "")
+            hint = ""
+            if orient in (5, 6, 7, 8) and size == (v.h, v.w):
+                hint = (f" (EXIF orientation {orient}: the intrinsics are of the rotated image; we use pixels "
+                        "in stored order, as COLMAP and nerfstudio do)")
+            elif v.w % size[0] == 0 and v.w // size[0] == v.h // size[1] > 1 and v.h % size[1] == 0:
+                hint = (f" (images {v.w // size[0]}x smaller than the intrinsics: import the full-size images, "
+                        f"with --downscale {v.w // size[0]} if wanted)")
             problems.append((v.name, f"image is {size[0]}x{size[1]}, the intrinsics say {v.w}x{v.h}{hint}"))
             continue
         if max(v.w, v.h) > MAX_SIDE:

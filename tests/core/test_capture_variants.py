@@ -266,7 +266,7 @@ def test_colmap_camera_models_binary_and_image_sets(tmp_path, capsys):
     assert len(st) == 7 and np.allclose(st.intrinsics("im_1__")[0][:2], [[F, 0, 20], [0, F + 1, 15]])
     cap2 = _colmap(tmp_path / "cap2", models[:4], missing=(1, 3))
     rc, out, err = run_cli(capsys, cap2, tmp_path / "ws2")
-    assert rc == 2 and "2 problem(s)" in err and "image missing (2): " in err and "im_3_ü.png" in err
+    assert rc == 2 and "2 problem(s)" in err and "image missing (the folder COLMAP read is given with --images) (2): " in err and "im_3_ü.png" in err
 
 
 def test_a_raw_capture_given_to_train_points_to_import(tmp_path):
@@ -279,3 +279,24 @@ def test_a_raw_capture_given_to_train_points_to_import(tmp_path):
     with pytest.raises(UserError, match="frame 0 has no intrinsics key 'w' .*ovnerf import"):
         SceneStore(cap2, create=False)
     assert len(SceneStore(write_capture(tmp_path / "cap3"), create=False)) == 6   # pinhole: readable as is
+
+
+def test_colmap_layouts_images_folder_and_hints(tmp_path, capsys):
+    """project/sparse/0 given directly finds project/images; other models are named; a NeRF-synthetic
+    folder (transforms_train.json ...) and downscaled images get a hint."""
+    cap = _colmap(tmp_path / "proj", ["PINHOLE", "PINHOLE", "PINHOLE"])
+    (cap / "sparse" / "1").mkdir()
+    rc, out, err = run_cli(capsys, cap / "sparse" / "0", tmp_path / "ws")
+    assert rc == 0, err
+    assert "holds other models (1): using 0" in out
+    rc, out, err = run_cli(capsys, cap / "sparse" / "0", tmp_path / "ws2", "--images", str(tmp_path))
+    assert rc == 2 and "image missing (the folder COLMAP read is given with --images) (3)" in err
+    syn = tmp_path / "syn"
+    syn.mkdir()
+    for split in ("train", "test"):
+        (syn / f"transforms_{split}.json").write_text("{}")
+    rc, out, err = run_cli(capsys, syn, tmp_path / "ws3")
+    assert rc == 2 and "give one of transforms_test.json, transforms_train.json" in err
+    small = write_capture(tmp_path / "small", meta=lambda m: m.update(w=4 * W, h=4 * H))
+    rc, out, err = run_cli(capsys, small, tmp_path / "ws4")
+    assert rc == 2 and "(images 4x smaller than the intrinsics: import the full-size images" in err
