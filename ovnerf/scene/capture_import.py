@@ -166,8 +166,6 @@ def _transforms_view(fr, meta, root: Path, taken: set) -> CaptureView:
     w, h = _num(get, "w", kind=int), _num(get, "h", kind=int)
     fish = model == "OPENCV_FISHEYE"
     dist = np.array([_num(get, k, 0.0) for k in (_FISHEYE_KEYS if fish else _DIST_KEYS)], dtype=np.float64)
-    if not fish and model != "OPENCV" and np.any(dist != 0):
-        raise _Bad(f"camera_model {model} with distortion coefficients (use OPENCV)")
     if not fish and _num(get, "k4", 0.0) != 0:
         raise _Bad("'k4' (an r^8 radial term) is not supported for camera_model OPENCV (k1 k2 k3 p1 p2 are)")
     return CaptureView(_name(fr["file_path"], taken), _image_file(root, fr["file_path"]), None, dist, fish,
@@ -389,6 +387,7 @@ def load_capture(src, images=None) -> Capture:
 
 # ---------------------------------------------------------------------- validation
 MAX_LISTED = 6         # names shown per kind of problem
+MAPS_KEPT = 4          # undistortion maps kept at once (two float32 images each)
 MAX_LINES = 30         # kinds of problem shown
 EXIF_ORIENTATION = 0x0112
 
@@ -460,7 +459,7 @@ def validate(cap: Capture, aabb=None) -> None:
     focal lengths, rigid poses, camera motion); one UserError listing every problem. Fills in
     sizes and K that the capture left to the images (``w``/``h`` absent)."""
     problems = list(cap.problems)
-    good, exif = [], 0
+    good, exif, lenses = [], 0, {}
     for v in cap.views:
         if not v.image_path.is_file():
             hint = " (the folder COLMAP read is given with --images)" if cap.kind == "colmap" else ""
@@ -495,6 +494,17 @@ def validate(cap: Capture, aabb=None) -> None:
         except _Bad as exc:
             problems.append((v.name, str(exc)))
             continue
+        if np.any(v.dist != 0):
+            key = (v.K.tobytes(), v.dist.tobytes(), v.fisheye, v.w, v.h)
+            if key not in lenses:
+                try:
+                    undistorted_camera(v.K, v.dist, v.fisheye, v.w, v.h)
+                    lenses[key] = None
+                except _Bad as exc:
+                    lenses[key] = str(exc)
+            if lenses[key] is not None:
+                problems.append((v.name, lenses[key]))
+                continue
         R = v.c2w[:3, :3]
         if np.abs(R.T @ R - np.eye(3)).max() > 1e-2:
             problems.append((v.name, "the pose's rotation is not orthonormal (a scaled or sheared transform_matrix)"))
@@ -588,18 +598,52 @@ def capture_bounds(cap: Capture, T: np.ndarray, c2ws: np.ndarray, aabb=None) -> 
 
 
 # ---------------------------------------------------------------------- undistortion
-def undistort_maps(K: np.ndarray, dist: np.ndarray, fisheye: bool, w: int, h: int):
-    """(map_x, map_y, K_new) for ``cv2.remap``: the distorted image → a pinhole image of the same
-    size whose every pixel is valid (alpha = 0). K_new uses our pixel-centre convention."""
+def undistorted_camera(K: np.ndarray, dist: np.ndarray, fisheye: bool, w: int, h: int) -> np.ndarray:
+    """K_new (OpenCV's pixel convention) of the pinhole image whose every pixel is valid (alpha /
+    balance 0); _Bad when the coefficients do not describe a lens over this image: on a 17×17 grid
+    of output pixels the source positions must be finite, inside the image (±1 px) and in order
+    (no fold), K_new's focal lengths within 8x of K's — absurd coefficients would otherwise give a
+    smeared or mirrored image silently."""
     Kc = K.copy()
     Kc[:2, 2] -= 0.5
     if fisheye:
         Kn = cv2.fisheye.estimateNewCameraMatrixForUndistortRectify(Kc, dist[:4], (w, h), np.eye(3), balance=0.0)
-        mx, my = cv2.fisheye.initUndistortRectifyMap(Kc, dist[:4], np.eye(3), Kn, (w, h), cv2.CV_32FC1)
     else:
         Kn, _ = cv2.getOptimalNewCameraMatrix(Kc, dist, (w, h), 0, (w, h))
-        mx, my = cv2.initUndistortRectifyMap(Kc, dist, None, Kn, (w, h), cv2.CV_32FC1)
     Kn = np.array(Kn, dtype=np.float64)
+    bad = _Bad(f"the distortion coefficients {np.round(dist, 6).tolist()} do not describe a lens over this "
+               f"{w}x{h} image (undistorting it would fold or leave the image)")
+    if not (np.all(np.isfinite(Kn)) and 1 / 8 < Kn[0, 0] / K[0, 0] < 8 and 1 / 8 < Kn[1, 1] / K[1, 1] < 8):
+        raise bad   # (a focal length 8x off: the image would shrink to a few pixels or blow up)
+    u, v = np.meshgrid(np.linspace(0, w - 1, 17), np.linspace(0, h - 1, 17))
+    xy = np.stack([(u - Kn[0, 2]) / Kn[0, 0], (v - Kn[1, 2]) / Kn[1, 1]], -1).reshape(-1, 1, 2)
+    with np.errstate(all="ignore"):
+        if fisheye:
+            src = cv2.fisheye.distortPoints(xy, Kc, dist[:4])
+        else:
+            pts = np.concatenate([xy.reshape(-1, 2), np.ones((xy.shape[0], 1))], 1)
+            src = cv2.projectPoints(pts, np.zeros(3), np.zeros(3), Kc, dist)[0]
+        src = np.asarray(src, dtype=np.float64).reshape(17, 17, 2)
+        ok = (np.all(np.isfinite(src)) and src[..., 0].min() >= -1.5 and src[..., 0].max() <= w + 0.5
+              and src[..., 1].min() >= -1.5 and src[..., 1].max() <= h + 0.5
+              and np.all(np.diff(src[..., 0], axis=1) > 0) and np.all(np.diff(src[..., 1], axis=0) > 0))
+    if not ok:
+        raise bad
+    return Kn
+
+
+def undistort_maps(K: np.ndarray, dist: np.ndarray, fisheye: bool, w: int, h: int):
+    """(map_x, map_y, K_new) for ``cv2.remap``: the distorted image → a pinhole image of the same
+    size whose every pixel is valid (:func:`undistorted_camera`). K_new uses our pixel-centre
+    convention."""
+    Kc = K.copy()
+    Kc[:2, 2] -= 0.5
+    Kn = undistorted_camera(K, dist, fisheye, w, h)
+    if fisheye:
+        mx, my = cv2.fisheye.initUndistortRectifyMap(Kc, dist[:4], np.eye(3), Kn, (w, h), cv2.CV_32FC1)
+    else:
+        mx, my = cv2.initUndistortRectifyMap(Kc, dist, None, Kn, (w, h), cv2.CV_32FC1)
+    Kn = Kn.copy()
     Kn[:2, 2] += 0.5
     return mx, my, Kn
 
@@ -641,6 +685,7 @@ def import_capture(src, scene_dir, downscale: int = 1, aabb=None, orient: bool =
     validate(cap, aabb)
     scene_dir = Path(scene_dir)
     sig = _signature(cap, downscale, aabb, orient)
+    replace = False
     if (scene_dir / "transforms.json").is_file():
         old = SceneStore(scene_dir, create=False)
         info = old.meta.get("ovnerf_import")
@@ -652,9 +697,7 @@ def import_capture(src, scene_dir, downscale: int = 1, aabb=None, orient: bool =
             _, H, W = old.intrinsics(old.names()[0])
             return ImportReport(scene_dir, len(old), (W, H), (lo, hi), info.get("bounds_from", "?"), True,
                                 list(info.get("notes", [])))
-        for p in ("images", "transforms.json"):  # an import of other inputs: replace it
-            q = scene_dir / p
-            shutil.rmtree(q) if q.is_dir() else q.unlink()
+        replace = True   # an import of other inputs: replaced once the new one is complete
     c2ws = np.stack([v.c2w for v in cap.views])
     T = orientation(c2ws) if orient else np.eye(4)
     c2ws = apply_transform(T, c2ws)
@@ -679,6 +722,8 @@ def import_capture(src, scene_dir, downscale: int = 1, aabb=None, orient: bool =
         if np.any(v.dist != 0):
             key = (v.K.tobytes(), v.dist.tobytes(), v.fisheye, v.w, v.h)
             if key not in maps:
+                if len(maps) >= MAPS_KEPT:   # COLMAP's default is one camera per image: keep a few maps
+                    maps.pop(next(iter(maps)))
                 maps[key] = undistort_maps(v.K, v.dist, v.fisheye, v.w, v.h)
             mx, my, K = maps[key]
             img = cv2.remap(img, mx, my, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -703,6 +748,14 @@ def import_capture(src, scene_dir, downscale: int = 1, aabb=None, orient: bool =
         record["scene_from_colmap"] = (scene_from_source @ cap.applied_transform).tolist()
     store.meta["ovnerf_import"] = record
     store.set_aabb(lo, hi)
+    store.close()
+    if replace:
+        for p in ("images", "transforms.json", "frames.jsonl"):
+            q = scene_dir / p
+            if q.is_dir():
+                shutil.rmtree(q)
+            elif q.exists():
+                q.unlink()
     if scene_dir.exists():
         scene_dir.rmdir() if not any(scene_dir.iterdir()) else None
     scene_dir.parent.mkdir(parents=True, exist_ok=True)

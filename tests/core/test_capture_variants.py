@@ -300,3 +300,30 @@ def test_colmap_layouts_images_folder_and_hints(tmp_path, capsys):
     small = write_capture(tmp_path / "small", meta=lambda m: m.update(w=4 * W, h=4 * H))
     rc, out, err = run_cli(capsys, small, tmp_path / "ws4")
     assert rc == 2 and "(images 4x smaller than the intrinsics: import the full-size images" in err
+
+
+def test_absurd_distortion_is_refused_and_pinhole_with_coefficients_is_undistorted(tmp_path):
+    for i, (model, coeffs) in enumerate((("OPENCV", {"k1": -5.0}), ("OPENCV", {"k1": 1e9}),
+                                         ("OPENCV_FISHEYE", {"k1": 5.0}))):
+        cap = write_capture(tmp_path / f"cap{i}", meta=lambda m: m.update(camera_model=model, **coeffs))
+        with pytest.raises(UserError, match=r"6 problem\(s\)(.|\n)*do not describe a lens over this 40x30 image "
+                                            r"\(undistorting it would fold or leave the image\) \(6\)"):
+            import_capture(cap, tmp_path / f"ws{i}" / "scene")
+    # nerfstudio applies k1.. whatever camera_model says; so do we (a real lens: accepted)
+    cap = write_capture(tmp_path / "pin", meta=lambda m: m.update(camera_model="PINHOLE", k1=-0.1, k2=0.02))
+    rep = import_capture(cap, tmp_path / "wsp" / "scene")
+    K, _, _ = SceneStore(tmp_path / "wsp" / "scene", create=False).intrinsics("000")
+    assert any("undistorted" in n for n in rep.notes) and 30 < K[0, 0] < F
+
+
+def test_a_failed_reimport_keeps_the_previous_scene(tmp_path, capsys):
+    cap = write_capture(tmp_path / "cap", ext=".jpg")
+    assert run_cli(capsys, cap, tmp_path / "ws")[0] == 0
+    noise = np.random.default_rng(1).integers(0, 255, (H, W, 3)).astype(np.uint8)
+    Image.fromarray(noise).save(cap / "images" / "004.jpg", quality=95)
+    data = (cap / "images" / "004.jpg").read_bytes()
+    (cap / "images" / "004.jpg").write_bytes(data[: int(0.9 * len(data))])
+    rc, out, err = run_cli(capsys, cap, tmp_path / "ws")
+    assert rc == 2 and "004.jpg: not a readable image" in err
+    st = SceneStore(tmp_path / "ws" / "scene", create=False)
+    assert len(st) == 6 and st.load("004").image.shape == (H, W, 3)     # the previous import, whole
