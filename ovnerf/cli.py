@@ -33,9 +33,23 @@ def _readable(exc) -> str:
     return "\n".join(clip_message(line, 600) for line in str(exc).splitlines() or [""])
 
 
+def _attach_negative_lists(argv: list[str]) -> list[str]:
+    """``--aabb -1,-1,0,1,1,2`` → ``--aabb=-1,-1,0,1,1,2``: argparse takes a value that starts with
+    '-' and is not a plain number for an option and fails ("expected one argument"); a list of
+    numbers in one token (commas or spaces) is never an option."""
+    out: list[str] = []
+    for a in argv:
+        if (out and out[-1].startswith("--") and "=" not in out[-1] and len(a) > 1 and a[0] == "-"
+                and (a[1].isdigit() or a[1] == ".") and ("," in a or " " in a)):
+            out[-1] = f"{out[-1]}={a}"
+        else:
+            out.append(a)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_attach_negative_lists(sys.argv[1:] if argv is None else list(argv)))
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "func", None):

@@ -327,3 +327,12 @@ def test_a_failed_reimport_keeps_the_previous_scene(tmp_path, capsys):
     assert rc == 2 and "004.jpg: not a readable image" in err
     st = SceneStore(tmp_path / "ws" / "scene", create=False)
     assert len(st) == 6 and st.load("004").image.shape == (H, W, 3)     # the previous import, whole
+
+
+def test_aabb_with_a_negative_first_number_parses(tmp_path, capsys):
+    """`--aabb -1,-1,0,1,1,2` (a box around the origin starts with '-') reached argparse as an option."""
+    cap = write_capture(tmp_path / "cap")
+    rc, out, err = run_cli(capsys, cap, tmp_path / "ws", "--aabb", "-1.5,-1,-0.5,1.5,1,2")
+    assert rc == 0, err
+    lo, hi = SceneStore(tmp_path / "ws" / "scene", create=False).aabb()
+    assert lo.tolist() == [-1.5, -1, -0.5] and hi.tolist() == [1.5, 1, 2] and "from --aabb" in out
