@@ -6,7 +6,9 @@ Every check returns a :class:`Check`. ``essential`` checks decide the exit statu
 ``ovnerf doctor``; the others (optional libraries, weights) are reported only.
 
 The core never imports rclpy: the ROS checks here import it through :mod:`importlib`, only when
-asked (``include_ros=True``), because this module is a diagnostic of the environment.
+asked (``include_ros=True``), because this module is a diagnostic of the environment; for the
+same reason torch and the modules that import it are imported inside the checks (a broken
+library is reported, not a crash).
 """
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ import platform
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO_ROOT / "config" / "ovnerf.yaml"
@@ -60,7 +64,7 @@ def _import_check(section: str, module: str, dist: str | None, essential: bool, 
 
 def _torchvision_probe(tv) -> str:
     """torchvision's compiled ops must match torch (a mismatched pair fails on nms)."""
-    import torch
+    import torch  # inside the checks: a broken torch is reported, not a crash of the doctor
     keep = tv.ops.nms(torch.tensor([[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 1.0]]), torch.tensor([1.0, 0.5]), 0.5)
     if keep.tolist() != [0]:
         raise RuntimeError(f"torchvision.ops.nms returned {keep.tolist()}, expected [0]")
@@ -89,7 +93,7 @@ def library_checks() -> list[Check]:
 def device_check() -> Check:
     """The torch device ovnerf uses by default: ``cuda`` when available, else ``cpu``."""
     try:
-        import torch
+        import torch  # a broken torch is reported (see _torchvision_probe)
     except Exception as exc:
         return Check("device", "torch device", False, f"torch unavailable: {exc}")
     if torch.cuda.is_available():
@@ -179,7 +183,6 @@ def weight_checks(config_path: Path | None = None, models_dir: Path | None = Non
         checks.append(Check("weights", "config", True, f"no {config_path} (no configured checkpoints)", essential=False))
         return checks
     try:
-        import yaml
         config = yaml.safe_load(config_path.read_text()) or {}
     except Exception as exc:
         checks.append(Check("weights", "config", False, f"{config_path}: cannot read ({exc})", essential=False))
@@ -204,7 +207,6 @@ def _clip_checkpoints(config_path: Path | None, models_dir: Path) -> list[Path]:
     config_path = Path(config_path) if config_path else DEFAULT_CONFIG
     if config_path.is_file():
         try:
-            import yaml
             config = yaml.safe_load(config_path.read_text()) or {}
         except Exception:
             config = {}
@@ -249,7 +251,7 @@ def text_image_checks(config_path: Path | None = None, models_dir: Path | None =
 def _wordnet_check() -> Check:
     """--clip simulated needs WordNet (its SIMULATED text encoder, open-vocabulary queries)."""
     try:
-        from ovnerf.foundation.wordnet_text import wordnet
+        from ovnerf.foundation.wordnet_text import wordnet  # imports torch: inside the check (see module doc)
         wn = wordnet()
         ok, detail = True, (f"usable on scenes with labels/ only: a SIMULATION built from ground-truth labels, "
                             f"not CLIP; text side WordNet {wn.get_version()} ({wn.root})")

@@ -25,6 +25,8 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.utilities import remove_ros_args
 
 from ovnerf.errors import UserError
+from ovnerf_ros.collector_node import CollectorNode
+from ovnerf_ros.trainer_node import TrainerNode
 
 
 def _run(prog: str, sides: tuple[str, ...], argv=None) -> int:
@@ -38,10 +40,8 @@ def _run(prog: str, sides: tuple[str, ...], argv=None) -> int:
     try:
         try:
             if "collector" in sides:
-                from ovnerf_ros.collector_node import CollectorNode
                 nodes.append(CollectorNode())
             if "trainer" in sides:
-                from ovnerf_ros.trainer_node import TrainerNode
                 nodes.append(TrainerNode())
         except (UserError, InvalidParameterValueException, InvalidParameterTypeException, ParameterException) as exc:
             print(f"{prog}: error: {exc}", file=sys.stderr)

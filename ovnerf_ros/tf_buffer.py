@@ -15,6 +15,7 @@ from typing import Callable
 
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from tf2_msgs.msg import TFMessage
 
 from ovnerf.errors import UserError
 from ovnerf.scene.ingest import FrameIngest
@@ -46,7 +47,6 @@ class TfSubscriber:
 
     def __init__(self, node: Node, ingest: FrameIngest, now: Callable[[], float], callback_group=None,
                  on_update: Callable[[], None] | None = None):
-        from tf2_msgs.msg import TFMessage
         self.ingest, self.now, self._on_update = ingest, now, on_update
         self.received = 0
         node.create_subscription(TFMessage, "/tf", self._on_tf, TF_QOS, callback_group=callback_group)

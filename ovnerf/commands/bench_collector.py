@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import argparse
 
+from ovnerf.errors import UserError
+from ovnerf.scene.ingest_bench import run_bench
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("bench-collector", help="keyframe admission rate of the collector path vs store size",
@@ -23,8 +26,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from ovnerf.errors import UserError
-    from ovnerf.scene.ingest_bench import run_bench
     try:
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
         levels = [int(s) for s in args.png_compression.split(",") if s.strip()]

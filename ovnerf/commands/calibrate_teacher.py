@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from ovnerf.experiments.ablation import ABLATION_TEACHER
+from ovnerf.experiments.calibrate_teacher import calibrate_on_demo_room
 from ovnerf.experiments.demo import DemoSettings
 
 
@@ -30,8 +31,6 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ovnerf.experiments.calibrate_teacher import calibrate_on_demo_room
-
     s = DemoSettings(seed=args.seed, width=args.width, height=args.height, n_frames=args.frames,
                      teacher=args.teacher)
     cal, teacher = calibrate_on_demo_room(args.out, s, progress=not args.no_progress)

@@ -8,35 +8,32 @@ views: every 10th frame (``--views test``). Metrics that were not measured are l
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+from tqdm import tqdm
+
+from ovnerf.checkpoint import load_checkpoint
+from ovnerf.commands.common import add_runtime_arguments, command_parser, require_scene_dir
+from ovnerf.commands.render import select_views
+from ovnerf.scene.store import SceneStore
+from ovnerf.training.evaluate import evaluate_views
 
 
 def add_parser(subparsers):
-    p = subparsers.add_parser("eval", help="evaluate a trained field on held-out views (PSNR, SSIM, mIoU, mAcc)",
-                              description=__doc__.split("\n\n")[0])
+    p = command_parser(subparsers, "eval", __doc__,
+                       help="evaluate a trained field on held-out views (PSNR, SSIM, mIoU, mAcc)")
     p.add_argument("checkpoint", type=Path, help="checkpoint.pt written by `ovnerf train`")
     p.add_argument("--scene", type=Path, required=True, help="scene directory (labels/ optional)")
     p.add_argument("--views", choices=["test", "train", "all"], default="test", help="which views (default test)")
     p.add_argument("--json", type=Path, default=None, help="also write the metrics to this JSON file")
     p.add_argument("--chunk", type=int, default=8192, help="rays per rendering chunk")
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_runtime_arguments(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    import json
-
-    from tqdm import tqdm
-
-    from ovnerf.commands.render import select_views
-    from ovnerf.errors import UserError
-    from ovnerf.scene.store import SceneStore
-    from ovnerf.checkpoint import load_checkpoint
-    from ovnerf.training.evaluate import evaluate_views
-
-    if not (args.scene / "transforms.json").is_file():
-        raise UserError(f"not a scene directory (no transforms.json): {args.scene}")
+    require_scene_dir(args.scene)
     ck = load_checkpoint(args.checkpoint, device=args.device)
     store = SceneStore(args.scene, create=False)
     frames = store.frames(select_views(store, args.views))

@@ -11,7 +11,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tqdm import tqdm
+
+from ovnerf.app.workspace import Workspace
 from ovnerf.commands.common import command_parser
+from ovnerf.commands.train import parse_aabb
+from ovnerf.errors import UserError
+from ovnerf.scene.capture_import import import_capture
 
 
 def add_parser(subparsers):
@@ -28,13 +34,6 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
-    from tqdm import tqdm
-
-    from ovnerf.app.workspace import Workspace
-    from ovnerf.commands.train import parse_aabb
-    from ovnerf.errors import UserError
-    from ovnerf.scene.capture_import import import_capture
-
     ws = Workspace(args.workspace)
     src = args.capture.expanduser().resolve()
     src_dir = src if src.is_dir() else src.parent

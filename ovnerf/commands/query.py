@@ -10,9 +10,17 @@ of the checkpoint's views (``--view N``, default the last one, as the service's 
 """
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
+import cv2
+import numpy as np
+from scipy.spatial.transform import Rotation
+
 from ovnerf.commands.common import command_parser
+from ovnerf.errors import UserError
+from ovnerf.query import SemanticMap, View
 
 DEFAULTS = dict(threshold=0.5, max_points=5000, max_views=16, max_side=64, standoff=0.6, ground_z=0.0,
                 render_side=160)  # the trainer node's defaults (config/ovnerf.yaml query.* / render.max_side)
@@ -37,12 +45,6 @@ def add_parser(subparsers):
 
 
 def _camera(smap, args):
-    import numpy as np
-    from scipy.spatial.transform import Rotation
-
-    from ovnerf.errors import UserError
-    from ovnerf.query import View
-
     if not smap.views:
         raise UserError("the checkpoint stores no camera views; nothing to render the query at")
     if args.view is not None and not -len(smap.views) <= args.view < len(smap.views):
@@ -60,15 +62,6 @@ def _camera(smap, args):
 
 
 def run(args) -> int:
-    import json
-    import time
-
-    import cv2
-    import numpy as np
-
-    from ovnerf.errors import UserError
-    from ovnerf.query import SemanticMap
-
     t0 = time.perf_counter()
     smap = SemanticMap.load(args.checkpoint, device=args.device)
     t_load = time.perf_counter() - t0

@@ -12,9 +12,23 @@ to WS/runs/render (:class:`ovnerf.app.workspace.Workspace`).
 """
 from __future__ import annotations
 
+import colorsys
+import json
 from pathlib import Path
 
-from ovnerf.commands.common import add_runtime_arguments, command_parser
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ovnerf.checkpoint import load_checkpoint
+from ovnerf.commands.common import add_runtime_arguments, command_parser, require_scene_dir, workspace_from_args
+from ovnerf.errors import UserError
+from ovnerf.field.renderer import render_image
+from ovnerf.scene.camera_path import load_camera_path, parse_pose
+from ovnerf.scene.rays import get_rays, ray_z_scale
+from ovnerf.scene.store import SceneStore
+from ovnerf.semantics.relevancy import text_logits
 
 
 def add_parser(subparsers):
@@ -36,16 +50,12 @@ def add_parser(subparsers):
 
 def palette(n: int):
     """(n,3) uint8 distinct colours (golden-ratio hues, fixed)."""
-    import colorsys
-
-    import numpy as np
     cols = [colorsys.hsv_to_rgb((i * 0.618033988749895) % 1.0, 0.65 if i % 2 else 0.9, 0.95 if i % 3 else 0.75)
             for i in range(n)]
     return (np.array(cols) * 255 + 0.5).astype(np.uint8)
 
 
 def select_views(store, which: str) -> list[str]:
-    from ovnerf.errors import UserError
     train, test = store.split()
     names = {"train": train, "test": test, "all": store.names()}[which]
     if not names:
@@ -55,9 +65,6 @@ def select_views(store, which: str) -> list[str]:
 
 def cameras(args, store) -> tuple[list[tuple[str, object, object, int, int]], float | None]:
     """[(name, K, c2w OpenCV, H, W), ...] and the camera path's fps (None otherwise)."""
-    from ovnerf.errors import UserError
-    from ovnerf.scene.camera_path import load_camera_path, parse_pose
-
     chosen = [x for x in (args.view, args.pose, args.camera_path) if x is not None]
     if len(chosen) > 1:
         raise UserError("give at most one of --view, --pose, --camera-path")
@@ -87,10 +94,8 @@ def _intr_pose(store, name):
 
 def write_video(path: Path, frames: list, fps: float) -> None:
     """H.264 MP4 of uint8 RGB frames (imageio-ffmpeg); odd sizes are padded to even."""
-    import imageio.v2 as imageio
-    import numpy as np
+    import imageio.v2 as imageio  # only --video needs imageio (+ its ffmpeg plugin): off the start-up path
 
-    from ovnerf.errors import UserError
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with imageio.get_writer(str(path), fps=fps, codec="libx264", macro_block_size=1,
@@ -103,21 +108,6 @@ def write_video(path: Path, frames: list, fps: float) -> None:
 
 
 def run(args) -> int:
-    import json
-
-    import cv2
-    import numpy as np
-    import torch
-    from tqdm import tqdm
-
-    from ovnerf.commands.common import require_scene_dir, workspace_from_args
-    from ovnerf.errors import UserError
-    from ovnerf.field.renderer import render_image
-    from ovnerf.scene.rays import get_rays, ray_z_scale
-    from ovnerf.semantics.relevancy import text_logits
-    from ovnerf.scene.store import SceneStore
-    from ovnerf.checkpoint import load_checkpoint
-
     require_scene_dir(args.scene)
     out = args.out
     if out is None:

@@ -31,6 +31,8 @@ import math
 import time
 from dataclasses import asdict, dataclass, field as dc_field
 
+import numpy as np
+
 from ovnerf.app import run as app
 from ovnerf.app.workspace import Workspace
 from ovnerf.errors import UserError
@@ -186,8 +188,6 @@ def per_class_table(report: AblationReport) -> str:
 def seeds_table(reports: list[dict]) -> str:
     """Mean ± std over seeds (one ``ablation.json`` report dict per seed) of both metric
     definitions, per variant, in the order of :data:`VARIANTS`."""
-    import numpy as np
-
     by_var: dict[str, list[dict]] = {}
     for rep in reports:
         for r in rep["rows"]:

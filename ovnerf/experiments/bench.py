@@ -44,7 +44,19 @@ import torch
 from ovnerf.app import run as app
 from ovnerf.app.workspace import Workspace
 from ovnerf.errors import UserError
+from ovnerf.experiments.demo import machine_description
+from ovnerf.field.benchmark import bench_field
+from ovnerf.field.peer_bench import METHODS, PHASES, bench_peer, format_peer, one_step, peak_memory
+from ovnerf.field.semantic_field import FieldConfig
+from ovnerf.foundation.benchmark import bench_backends, crop_counts
+from ovnerf.foundation.registry import resolve
+from ovnerf.foundation.simulated_teacher import SimulatedCLIPTeacher
 from ovnerf.peak_rss import PeakRSS
+from ovnerf.query import SemanticMap, View
+from ovnerf.scene.store import SceneStore
+from ovnerf.semantic_point_map import build_point_map
+from ovnerf.synthetic.generate import generate_room_scene
+from ovnerf.training.config import TrainConfig
 
 DEMO_CHECKPOINT = Workspace("demo_out").checkpoint   # what `ovnerf demo` writes by default
 
@@ -66,8 +78,6 @@ def _time(fn, repeats: int) -> tuple[float, list[float]]:
 
 # ---------------------------------------------------------------------------- sections
 def bench_field_section(device, n_rays: int, repeats: int, iters: int) -> dict:
-    from ovnerf.field.benchmark import bench_field
-
     runs = []
     with PeakRSS() as mem:
         for _ in range(max(1, repeats)):
@@ -85,8 +95,6 @@ def bench_field_section(device, n_rays: int, repeats: int, iters: int) -> dict:
 
 
 def bench_peer_section(device, n_rays: int, repeats: int, quick: bool) -> dict:
-    from ovnerf.field.peer_bench import METHODS, PHASES, bench_peer, peak_memory
-
     res = bench_peer(device=device, n_rays=n_rays, repeats=repeats)
     if not quick:
         for phase in PHASES:
@@ -97,7 +105,6 @@ def bench_peer_section(device, n_rays: int, repeats: int, quick: bool) -> dict:
 
 def peer_step_peak(phase: str, method: str, device: str, n_rays: int) -> float:
     """Child side of ``ovnerf.field.peer_bench.peak_memory``: MiB one step adds (see there)."""
-    from ovnerf.field.peer_bench import one_step
 
     run = one_step(phase, method, device, n_rays)
     device = torch.device(device)
@@ -113,9 +120,6 @@ def peer_step_peak(phase: str, method: str, device: str, n_rays: int) -> float:
 
 
 def _demo_views(tmp: Path, n: int = 4, width: int = 160, height: int = 120):
-    from ovnerf.synthetic.generate import generate_room_scene
-    from ovnerf.scene.store import SceneStore
-
     scene = generate_room_scene(tmp / "scene", seed=0, width=width, height=height, n_frames=n * 3)
     store = SceneStore(scene, create=False)
     names = store.names()[1::3][:n]
@@ -140,9 +144,6 @@ def teacher_training_data(frames, class_names, teacher, dino_dim: int = 0) -> ap
 
 def bench_trainer_section(device, n_rays: int, repeats: int, steps: int, tmp: Path) -> dict:
     """Median ms per ``Trainer.step`` (Stage I, all losses) at ``n_rays`` rays."""
-    from ovnerf.field.semantic_field import FieldConfig
-    from ovnerf.foundation.simulated_teacher import SimulatedCLIPTeacher
-    from ovnerf.training.config import TrainConfig
 
     store, frames = _demo_views(tmp)
     data = teacher_training_data(frames, store.class_names, SimulatedCLIPTeacher(label_names=store.class_names),
@@ -166,8 +167,6 @@ def bench_trainer_section(device, n_rays: int, repeats: int, steps: int, tmp: Pa
 
 
 def bench_query_section(device, repeats: int, checkpoint=None, fallback_field=None) -> dict:
-    from ovnerf.query import SemanticMap, View
-
     synthetic = False
     ck = Path(checkpoint) if checkpoint else DEMO_CHECKPOINT
     if ck.is_file():
@@ -201,7 +200,6 @@ def bench_query_section(device, repeats: int, checkpoint=None, fallback_field=No
         rel_s, _ = _time(lambda: smap.relevancy(text, None, K, v.c2w, 120, 160), repeats)
         render_loc_s, _ = _time(lambda: loc(text, smap.views), repeats)  # the rendering path
         if smap.point_map is None:
-            from ovnerf.semantic_point_map import build_point_map
             t0 = time.perf_counter()
             smap.point_map = build_point_map(smap.field, smap.views, device=device)
             build_s = time.perf_counter() - t0
@@ -223,8 +221,6 @@ def bench_query_section(device, repeats: int, checkpoint=None, fallback_field=No
 
 
 def bench_preprocess_section(device, repeats: int, quick: bool) -> dict:
-    from ovnerf.foundation.benchmark import bench_backends
-
     cfg = {"device": str(device)}
     if quick:
         cfg["sam_points_per_side"] = 4
@@ -232,8 +228,6 @@ def bench_preprocess_section(device, repeats: int, quick: bool) -> dict:
 
 
 def crop_counts_640() -> dict:
-    from ovnerf.foundation.benchmark import crop_counts
-    from ovnerf.foundation.registry import resolve
     return crop_counts(640, 480, resolve({}))
 
 
@@ -241,7 +235,6 @@ def crop_counts_640() -> dict:
 def run_bench(device="cpu", quick: bool = False, repeats: int | None = None, n_rays: int = 4096,
               checkpoint=None, sections=("peer", "field", "trainer", "query", "preprocess"), print_fn=print) -> dict:
     """Run the benchmark sections; prints as it goes and returns every figure in a dict."""
-    from ovnerf.experiments.demo import machine_description
 
     device = torch.device(device)
     repeats = int(repeats if repeats is not None else (1 if quick else 3))
@@ -255,7 +248,6 @@ def run_bench(device="cpu", quick: bool = False, repeats: int | None = None, n_r
         if "peer" in sections:
             r = bench_peer_section(device, n_rays, repeats, quick)
             out["peer"] = r
-            from ovnerf.field.peer_bench import format_peer
             p("\n[peer] ours vs the TensoRF reference step (ratio = TensoRF time / ours; > 1: ours faster)")
             for line in format_peer(r):
                 p(line)

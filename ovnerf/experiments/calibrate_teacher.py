@@ -20,13 +20,17 @@ scale :meth:`select_scale` picks, i.e. the map the preprocess turns into S):
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from scipy import ndimage
 
+from ovnerf.experiments.demo import prepare_scene
 from ovnerf.foundation.base import gather_scale
+from ovnerf.foundation.registry import build_text_image
 from ovnerf.metrics import SegmentationMeter
+from ovnerf.scene.store import SceneStore
 from ovnerf.semantics.relevancy import relevancy_map
 
 TARGETS = {"cos_true": (0.20, 0.35), "margin": (None, 0.05), "miou": (0.10, 0.25),
@@ -108,12 +112,6 @@ def calibrate_on_demo_room(out_dir, settings, teacher_config: dict | None = None
     """Render (or reuse) the demo room of ``settings`` in ``out_dir/scene`` and compute the
     figures of the teacher ``settings.foundation_config()`` (+ ``teacher_config``; or
     ``make_teacher(class_names)``) on its training views. Returns (Calibration, teacher)."""
-    from pathlib import Path
-
-    from ovnerf.experiments.demo import prepare_scene
-    from ovnerf.foundation.registry import build_text_image
-    from ovnerf.scene.store import SceneStore
-
     scene_dir, _ = prepare_scene(Path(out_dir) / "scene", settings, progress)
     store = SceneStore(scene_dir, create=False)
     train, _ = store.split()

@@ -27,6 +27,12 @@ import torch
 from ovnerf.app import run as app
 from ovnerf.errors import UserError
 from ovnerf.experiments.bench import teacher_training_data
+from ovnerf.field.semantic_field import FieldConfig
+from ovnerf.foundation.simulated_teacher import SimulatedCLIPTeacher
+from ovnerf.query import SemanticMap, View
+from ovnerf.scene.store import SceneStore
+from ovnerf.synthetic.generate import generate_room_scene
+from ovnerf.training.config import TrainConfig
 
 
 def cuda_missing(device) -> str | None:
@@ -47,13 +53,6 @@ def bench_paper_scale(device="cuda", iterations: int = 15000, batch_rays: int = 
                       teacher=None, print_fn=print) -> dict:
     """Run the paper-scale benchmark (see module docstring) on ``device``; ``teacher`` (default the
     SIMULATED CLIP teacher) supplies ``multiscale_features(frame)`` and ``encode_text(names)``."""
-    from ovnerf.field.semantic_field import FieldConfig
-    from ovnerf.foundation.simulated_teacher import SimulatedCLIPTeacher
-    from ovnerf.query import SemanticMap, View
-    from ovnerf.scene.store import SceneStore
-    from ovnerf.synthetic.generate import generate_room_scene
-    from ovnerf.training.config import TrainConfig
-
     device = torch.device(device)
     p = print_fn or (lambda *_: None)
     if iterations < 1 or views < 1:

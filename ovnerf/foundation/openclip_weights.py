@@ -45,7 +45,7 @@ def is_torchscript(path) -> bool:
 def openai_sha256s() -> frozenset:
     """SHA-256 digests of the OpenAI CLIP checkpoints (the hex path element of their URLs in
     open_clip's pretrained table)."""
-    import open_clip
+    import open_clip  # optional heavy dependency (~3.5 s to import): only for real CLIP weights
     out = set()
     for name in open_clip.list_models():
         url = (open_clip.get_pretrained_cfg(name, "openai") or {}).get("url", "")
@@ -61,7 +61,7 @@ def cache_location(pcfg: dict) -> str:
     """Where open_clip keeps the weights of a pretrained config (the path a user fills offline)."""
     hub = pcfg.get("hf_hub", "")
     if hub:
-        from huggingface_hub import constants
+        from huggingface_hub import constants  # comes with open_clip
         repo = "/".join(hub.strip("/").split("/")[:2])  # "org/name/" or "org/name/file.bin"
         return str(Path(constants.HF_HUB_CACHE) / f"models--{repo.replace('/', '--')}")
     return str(Path("~/.cache/clip").expanduser())
@@ -74,7 +74,7 @@ def _offline() -> bool:
 def download_tag(model_name: str, tag: str) -> tuple[str, dict]:
     """(local weights path, pretrained config) of an open_clip tag, downloaded into open_clip's
     cache when online; UserError (one line) when it is not there and cannot be fetched."""
-    import open_clip
+    import open_clip  # optional heavy (see openai_sha256s)
     tags = open_clip.list_pretrained_tags_by_model(model_name)
     pcfg = open_clip.get_pretrained_cfg(model_name, tag)
     if not pcfg:
@@ -97,7 +97,7 @@ def load_openclip(model_name: str = "ViT-B-16", checkpoint=None, pretrained: str
                   device="cpu"):
     """(model in eval mode on ``device``, tokenizer, SHA-256 of the weights, quick_gelu) — see the
     module docstring."""
-    import open_clip
+    import open_clip  # optional heavy (see openai_sha256s)
     model_name = str(model_name)
     if model_name.startswith("local-dir:"):
         d = Path(model_name[len("local-dir:"):]).expanduser()

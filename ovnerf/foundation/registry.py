@@ -3,8 +3,9 @@
 ``FoundationConfig`` (a dataclass; ``FoundationConfig.from_dict`` takes the flat or the nested
 form, unknown keys → UserError) holds every key; ``BACKENDS`` maps each part (``clip``, ``sam``,
 ``dino``) to its implementations by name — the CLI's ``--clip/--sam/--dino`` choices, the ROS
-parameter ``training.backend`` and the docs all read ``choices(part)``. Builders never download
-and import their implementation lazily (optional heavy dependencies).
+parameter ``training.backend`` and the docs all read ``choices(part)``. Builders never download;
+the implementations import their optional heavy libraries (open_clip, segment_anything,
+onnxruntime, timm, nltk) only when one is built.
 
 Keys:
 
@@ -40,6 +41,19 @@ from typing import Callable
 import numpy as np
 
 from ovnerf.errors import UserError
+from ovnerf.foundation.clip_3dovs import OpenCLIP3DOVS
+from ovnerf.foundation.clip_maskclip import MaskCLIPDense
+from ovnerf.foundation.clip_openclip import OpenCLIPCrops
+from ovnerf.foundation.crop_teacher import CropCLIPTeacher
+from ovnerf.foundation.dino import OnnxDinoV2, TimmDino
+from ovnerf.foundation.sam_onnx import OnnxSamRegions
+from ovnerf.foundation.sam_torch import TorchSamRegions
+from ovnerf.foundation.simulated_teacher import SimulatedCLIPTeacher
+
+# the FoundationConfig keys that decide what a text/image backend computes for text (the
+# text-encoder record of a map, :mod:`ovnerf.foundation.text_encoder_record`)
+TEXT_KEYS = ("clip", "clip_model", "clip_checkpoint", "clip_pretrained", "sim_dim", "sim_seed",
+             "sim_noise", "sim_patch")
 
 
 @dataclass
@@ -138,19 +152,16 @@ class NoRegions:
 
 # ---------------------------------------------------------------------- builders by name
 def _simulated(cfg: FoundationConfig, label_names):
-    from ovnerf.foundation.simulated_teacher import SimulatedCLIPTeacher
     return SimulatedCLIPTeacher(label_names=label_names, dim=int(cfg.sim_dim), patch=int(cfg.sim_patch),
                                 noise=float(cfg.sim_noise), seed=int(cfg.sim_seed), device=cfg.device)
 
 
 def _simulated_crops(cfg: FoundationConfig, label_names):
-    from ovnerf.foundation.crop_teacher import CropCLIPTeacher
     return CropCLIPTeacher(label_names=label_names, dim=int(cfg.sim_dim), seed=int(cfg.sim_seed),
                            down=int(cfg.clip_down), jitter=bool(cfg.clip_jitter), device=cfg.device)
 
 
 def _openclip_3dovs(cfg: FoundationConfig, label_names=None):
-    from ovnerf.foundation.clip_3dovs import OpenCLIP3DOVS
     return OpenCLIP3DOVS.from_pretrained(
         cfg.clip_model, cfg.clip_checkpoint, device=cfg.device, pretrained=cfg.clip_pretrained,
         down=int(cfg.clip_down),
@@ -158,7 +169,6 @@ def _openclip_3dovs(cfg: FoundationConfig, label_names=None):
 
 
 def _openclip(cfg: FoundationConfig, label_names=None):
-    from ovnerf.foundation.clip_openclip import OpenCLIPCrops
     return OpenCLIPCrops.from_pretrained(
         cfg.clip_model, cfg.clip_checkpoint, device=cfg.device, pretrained=cfg.clip_pretrained,
         scales=tuple(float(s) for s in cfg.clip_scales), stride=float(cfg.clip_stride),
@@ -166,7 +176,6 @@ def _openclip(cfg: FoundationConfig, label_names=None):
 
 
 def _maskclip(cfg: FoundationConfig, label_names=None):
-    from ovnerf.foundation.clip_maskclip import MaskCLIPDense
     backend = _openclip(cfg)
     return MaskCLIPDense(backend.model, backend.tokenizer, backend.model_name, backend.checkpoint_sha,
                          device=cfg.device, long_side=int(cfg.clip_long_side))
@@ -183,23 +192,19 @@ def _amg_params(cfg: FoundationConfig, default_points: int) -> dict:
 
 
 def _sam_onnx(cfg: FoundationConfig):
-    from ovnerf.foundation.sam_onnx import OnnxSamRegions
     return OnnxSamRegions(cfg.sam_onnx_dir, **_amg_params(cfg, 12))
 
 
 def _sam_torch(cfg: FoundationConfig):
-    from ovnerf.foundation.sam_torch import TorchSamRegions
     return TorchSamRegions.from_checkpoint(cfg.sam_checkpoint, cfg.sam_model_type, device=cfg.device,
                                            **_amg_params(cfg, 32))
 
 
 def _dino_onnx(cfg: FoundationConfig):
-    from ovnerf.foundation.dino import OnnxDinoV2
     return OnnxDinoV2(cfg.dino_onnx_path, long_side=int(cfg.dino_long_side))
 
 
 def _dino_timm(cfg: FoundationConfig):
-    from ovnerf.foundation.dino import TimmDino
     return TimmDino.from_checkpoint(cfg.dino_checkpoint, cfg.dino_model, long_side=int(cfg.dino_long_side),
                                     device=cfg.device)
 
@@ -228,7 +233,6 @@ def _builder(part: str, cfg: FoundationConfig) -> Callable:
 def build_text_image(config=None, label_names=None):
     """The text/image backend; its ``build_config`` (the clip/sim keys) lets a map record and
     later rebuild its text encoder (:mod:`ovnerf.foundation.text_encoder_record`)."""
-    from ovnerf.foundation.text_encoder_record import TEXT_KEYS
     cfg = resolve(config)
     backend = _builder("clip", cfg)(cfg, label_names)
     if backend is not None:

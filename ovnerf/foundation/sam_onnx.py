@@ -60,7 +60,7 @@ def default_sam_onnx_dir() -> Path:
 
 
 def _session_options(num_threads: int | None):
-    import onnxruntime as ort
+    import onnxruntime as ort  # optional (with onnx, ~1 s): imported only when an ONNX backend is built
     so = ort.SessionOptions()
     if num_threads:
         so.intra_op_num_threads = int(num_threads)
@@ -75,7 +75,7 @@ def _decoder_bytes(path: Path) -> bytes:
     from the graph; ``generate`` up-samples only the kept masks, in torch (step 6 of the module
     docstring), which saves ~10 % of the decoder time.
     """
-    import onnx
+    import onnx  # optional heavy dependency (~1 s to import): only when this backend is built
     from onnx.utils import Extractor
     model = onnx.load(str(path))
     for inp in model.graph.input:
@@ -96,7 +96,7 @@ class OnnxSamRegions(RegionBackend):
                  pred_iou_thresh: float = 0.85, stability_score_thresh: float = 0.9,
                  stability_score_offset: float = 1.0, nms_thresh: float = 0.7,
                  min_mask_area: float = 0.0005, num_threads: int | None = None):
-        import onnxruntime as ort
+        import onnxruntime as ort  # optional: see _session_options
         self.model_dir = Path(model_dir).expanduser() if model_dir else default_sam_onnx_dir()
         self.encoder_path = require_file(self.model_dir / "encoder.onnx", "sam_onnx_dir")
         self.decoder_path = require_file(self.model_dir / "sam.onnx", "sam_onnx_dir")

@@ -15,6 +15,7 @@ import torch
 
 from ovnerf.errors import UserError
 from ovnerf.foundation.base import RegionBackend
+from ovnerf.foundation.hub_weights import sam_checkpoint
 from ovnerf.foundation.weights import file_sha256, require_file
 
 MODEL_TYPES = ("vit_h", "vit_l", "vit_b")
@@ -40,13 +41,12 @@ class TorchSamRegions(RegionBackend):
 
     @classmethod
     def from_checkpoint(cls, checkpoint, model_type: str = "vit_h", device="cpu", **params):
-        from segment_anything import sam_model_registry
+        from segment_anything import sam_model_registry  # optional heavy dependency (~4 s): only this backend
         if model_type not in MODEL_TYPES:
             raise UserError(f"sam_model_type must be one of {MODEL_TYPES}, got '{model_type}'")
         if checkpoint:
             path = require_file(checkpoint, "sam_checkpoint")
         else:  # the official checkpoint through torch hub's cache (downloaded when online)
-            from ovnerf.foundation.hub_weights import sam_checkpoint
             path = sam_checkpoint(model_type)
         sam = sam_model_registry[model_type](checkpoint=str(path))
         return cls(sam, model_type, file_sha256(path), device=device, **params)
@@ -57,7 +57,7 @@ class TorchSamRegions(RegionBackend):
 
     @torch.no_grad()
     def generate(self, image: np.ndarray) -> np.ndarray:
-        from segment_anything import SamAutomaticMaskGenerator
+        from segment_anything import SamAutomaticMaskGenerator  # optional heavy (see from_checkpoint)
         img = np.asarray(image)
         if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
             raise UserError(f"SAM: image must be uint8 HxWx3 RGB, got {img.dtype} {img.shape}")

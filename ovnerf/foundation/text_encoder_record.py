@@ -21,12 +21,9 @@ import threading
 import torch
 
 from ovnerf.errors import UserError
+from ovnerf.foundation.registry import TEXT_KEYS, build_text_image
 
 log = logging.getLogger(__name__)
-
-# the FoundationConfig keys that decide what a text/image backend computes for text
-TEXT_KEYS = ("clip", "clip_model", "clip_checkpoint", "clip_pretrained", "sim_dim", "sim_seed",
-             "sim_noise", "sim_patch")
 
 
 class TextEncoderUnavailable(UserError):
@@ -89,7 +86,6 @@ class LazyTextEncoder:
             self._error = ("the map does not record which text encoder produced its embeddings "
                            "(checkpoint from an older ovnerf): only vocabulary words can be queried")
             raise TextEncoderUnavailable(self._error)
-        from ovnerf.foundation.registry import build_text_image
         try:
             backend = build_text_image({**self.record["config"], "device": str(self.device)})
         except UserError as exc:

@@ -65,7 +65,7 @@ class UnknownWordError(UserError):
 def wordnet():
     """The WordNet 3.0 corpus reader (nltk), cached; UserError with the setup hint if absent."""
     try:
-        import nltk
+        import nltk  # heavy (~1.5 s to import): only the simulated teachers' text side
         from nltk.corpus.reader.wordnet import WordNetCorpusReader
     except ImportError as e:  # pragma: no cover - nltk is pinned in requirements.txt
         raise UserError(f"the WordNet text encoder needs nltk ({e}); {SETUP_HINT}") from None

@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from rosbags.highlevel import AnyReader
+from rosbags.typesys import Stores, get_typestore
 
 from ovnerf.errors import UserError
 from ovnerf.scene import image_encoding
@@ -63,11 +65,6 @@ def _transform(ts) -> np.ndarray | None:
 
 
 def _open(bag_path):
-    try:
-        from rosbags.highlevel import AnyReader
-        from rosbags.typesys import Stores, get_typestore
-    except ImportError as exc:  # pragma: no cover - rosbags is pinned in requirements.txt
-        raise UserError(f"rosbags is not installed ({exc})") from None
     path = Path(bag_path)
     if not path.exists():
         raise UserError(f"bag not found: {path}")

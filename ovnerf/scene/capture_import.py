@@ -56,6 +56,7 @@ from ovnerf.scene.bounds import view_ray_bounds
 from ovnerf.scene.conventions import opengl_to_opencv
 from ovnerf.scene.frames import PosedFrame
 from ovnerf.scene.input_checks import MAX_SIDE
+from ovnerf.scene.store import SceneStore
 
 log = logging.getLogger(__name__)
 
@@ -284,7 +285,7 @@ def read_transforms(path) -> Capture:
 
 def _read_ply_points(path: Path, cap: Capture) -> np.ndarray | None:
     try:
-        import open3d as o3d
+        import open3d as o3d  # heavy (~1 s to import): only for a capture's .ply points
     except ImportError:  # pragma: no cover - open3d-cpu is pinned
         cap.problem(f"ply_file_path {path}", "open3d is needed to read it")
         return None
@@ -314,7 +315,7 @@ _COLMAP_FISHEYE = ("OPENCV_FISHEYE", "SIMPLE_RADIAL_FISHEYE", "RADIAL_FISHEYE")
 def read_colmap(model_dir, images_dir) -> Capture:
     """A COLMAP sparse model (``cameras``, ``images``, ``points3D`` as .bin or .txt) read with
     pycolmap; images from ``images_dir``."""
-    import pycolmap
+    import pycolmap  # optional heavy dependency: only COLMAP input
 
     model_dir, images_dir = Path(model_dir), Path(images_dir)
     try:
@@ -394,7 +395,7 @@ EXIF_ORIENTATION = 0x0112
 
 def _pil():
     """PIL.Image, its decompression-bomb limit raised to our own (``MAX_SIDE`` a side, checked)."""
-    from PIL import Image
+    from PIL import Image  # the limit is set on first use, not at import (it is PIL's global)
     Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, MAX_SIDE * MAX_SIDE)
     return Image
 
@@ -676,8 +677,6 @@ def import_capture(src, scene_dir, downscale: int = 1, aabb=None, orient: bool =
                    progress: Callable[[int, int], None] | None = None) -> ImportReport:
     """Import the capture at ``src`` into ``scene_dir`` (see module docstring). Re-importing with
     the same inputs reuses the scene (nothing is recomputed)."""
-    from ovnerf.scene.store import SceneStore
-
     if int(downscale) != downscale or downscale < 1:
         raise UserError(f"--downscale must be an integer ≥ 1, got {downscale}")
     downscale = int(downscale)

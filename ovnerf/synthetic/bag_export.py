@@ -32,10 +32,14 @@ K throughout, a half-pixel convention choice made in one place: the ROS conversi
 """
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
+from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.typesys import Stores, get_typestore
 from scipy.spatial.transform import Rotation
 
 from ovnerf.errors import UserError
@@ -57,7 +61,6 @@ R_LINK_OPTICAL = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
 
 
 def _typestore():
-    from rosbags.typesys import Stores, get_typestore
     return get_typestore(Stores.ROS2_KILTED)
 
 
@@ -83,9 +86,6 @@ def export_bag(scene_dir, bag_path=None, *, overwrite: bool = False, depth: bool
     """Write the scene at ``scene_dir`` as a rosbag2 directory (default ``scene_dir/bag``);
     returns its path. An existing ``bag_path`` raises UserError unless ``overwrite``.
     ``depth``: also write ``DEPTH_TOPIC`` for the frames that carry depth (none: no such topic)."""
-    from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
-    from rosbags.rosbag2 import StoragePlugin, Writer
-
     store = SceneStore(scene_dir, create=False)
     names = store.names()
     if not names:
@@ -94,7 +94,6 @@ def export_bag(scene_dir, bag_path=None, *, overwrite: bool = False, depth: bool
     if bag_path.exists():
         if not overwrite:
             raise UserError(f"bag {bag_path} already exists (use overwrite / --overwrite)")
-        import shutil
         shutil.rmtree(bag_path) if bag_path.is_dir() else bag_path.unlink()
 
     ts = _typestore()

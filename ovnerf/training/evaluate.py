@@ -25,6 +25,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from skimage.metrics import structural_similarity
 
 from ovnerf.errors import UserError
 from ovnerf.field.renderer import render_image
@@ -81,7 +82,6 @@ def _finite(obj):
 
 def ssim(pred: np.ndarray, gt: np.ndarray) -> float:
     """SSIM of two uint8 H×W×3 images (scikit-image, data range 255, channels averaged)."""
-    from skimage.metrics import structural_similarity
     side = min(pred.shape[0], pred.shape[1])
     win = min(7, side if side % 2 else side - 1)
     return float(structural_similarity(pred, gt, channel_axis=2, data_range=255, win_size=win))
