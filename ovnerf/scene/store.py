@@ -323,7 +323,8 @@ class SceneStore:
     def load(self, name: str) -> PosedFrame:
         fr = self._frame_meta(name)
         K, h, w = self.intrinsics(name)
-        img = self._read_png(fr["file_path"], cv2.IMREAD_COLOR, "image", name)
+        # stored pixel order (EXIF orientation not applied), as `ovnerf import`, COLMAP and nerfstudio
+        img = self._read_png(fr["file_path"], cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION, "image", name)
         img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
         if img.shape[:2] != (h, w):
             raise UserError(f"image of frame '{name}' is {img.shape[1]}x{img.shape[0]}, "

@@ -336,3 +336,14 @@ def test_aabb_with_a_negative_first_number_parses(tmp_path, capsys):
     assert rc == 0, err
     lo, hi = SceneStore(tmp_path / "ws" / "scene", create=False).aabb()
     assert lo.tolist() == [-1.5, -1, -0.5] and hi.tolist() == [1.5, 1, 2] and "from --aabb" in out
+
+
+def test_a_raw_capture_read_as_a_scene_keeps_stored_pixel_order(tmp_path):
+    """A pinhole capture trained as is (no import) reads its EXIF-rotated JPEGs as `ovnerf import` does."""
+    cap = write_capture(tmp_path / "cap", ext=".jpg")
+    im = Image.fromarray(image(1))
+    ex = im.getexif()
+    ex[0x0112] = 6
+    im.save(cap / "images" / "001.jpg", exif=ex.tobytes(), quality=100)
+    got = SceneStore(cap, create=False).load("001").image
+    assert got.shape == (H, W, 3) and np.abs(got.astype(int) - image(1)).mean() < 3
