@@ -55,7 +55,7 @@ from ovnerf.errors import UserError
 from ovnerf.scene.bounds import view_ray_bounds
 from ovnerf.scene.conventions import opengl_to_opencv
 from ovnerf.scene.frames import PosedFrame
-from ovnerf.scene.input_checks import MAX_SIDE
+from ovnerf.scene.input_checks import MAX_SIDE, check_intrinsics
 from ovnerf.scene.store import SceneStore
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ def _num(get, key, default=None, kind=float):
     if v is None:
         return default
     try:
-        if isinstance(v, bool) or isinstance(v, (list, dict, str)):
+        if isinstance(v, (bool, list, dict)):
             raise TypeError
         x = float(v)
     except (TypeError, ValueError):
@@ -163,6 +163,8 @@ def _transforms_view(fr, meta, root: Path, taken: set) -> CaptureView:
         raise _Bad("'transform_matrix' must be a 4x4 (or 3x4) matrix")
     if not np.all(np.isfinite(m)):
         raise _Bad("'transform_matrix' holds NaN or infinite values")
+    if np.abs(m[3] - [0, 0, 0, 1]).max() > 1e-6:
+        raise _Bad("'transform_matrix' last row must be [0, 0, 0, 1]")
     spec = {k: _num(get, k) for k in ("fl_x", "fl_y", "cx", "cy", "camera_angle_x", "camera_angle_y")}
     w, h = _num(get, "w", kind=int), _num(get, "h", kind=int)
     fish = model == "OPENCV_FISHEYE"
@@ -490,9 +492,8 @@ def validate(cap: Capture, aabb=None) -> None:
         try:
             if v.K is None:
                 v.K = pinhole_from_spec(v.spec or {}, v.w, v.h)
-            if not (np.all(np.isfinite(v.K)) and v.K[0, 0] > 0 and v.K[1, 1] > 0):
-                raise _Bad(f"focal lengths must be positive and finite (fx {v.K[0, 0]:g}, fy {v.K[1, 1]:g})")
-        except _Bad as exc:
+            check_intrinsics(v.K, v.h, v.w, what="intrinsics")
+        except (_Bad, UserError) as exc:
             problems.append((v.name, str(exc)))
             continue
         if np.any(v.dist != 0):

@@ -347,3 +347,25 @@ def test_a_raw_capture_read_as_a_scene_keeps_stored_pixel_order(tmp_path):
     im.save(cap / "images" / "001.jpg", exif=ex.tobytes(), quality=100)
     got = SceneStore(cap, create=False).load("001").image
     assert got.shape == (H, W, 3) and np.abs(got.astype(int) - image(1)).mean() < 3
+
+
+def test_intrinsics_ranges_projective_rows_and_numeric_strings(tmp_path):
+    def frame(i, fr):
+        if i == 1:
+            fr["transform_matrix"][3] = [0, 0, 0.5, 1]
+        if i == 2:
+            fr.update(cx=5000)
+        if i == 3:
+            fr.update(fl_x=0.001)
+
+    cap = write_capture(tmp_path / "cap", frame=frame, meta=lambda m: m.update(fl_y=str(F), w=str(W)))
+    with pytest.raises(UserError) as e:
+        import_capture(cap, tmp_path / "ws" / "scene")
+    msg = str(e.value)
+    assert msg.startswith("3 problem(s)") and "frame 1 (images/001.png): 'transform_matrix' last row must be" in msg
+    assert "002: intrinsics: principal point (5000, 15) is far outside the 40x30 image" in msg
+    assert "003: intrinsics: focal length fx = 0.001 is outside [0.4, 4000] for a 40x30 image" in msg
+    # numbers written as strings ("35.0") are numbers
+    cap2 = write_capture(tmp_path / "cap2", meta=lambda m: m.update(fl_y=str(F + 1), w=str(W)))
+    import_capture(cap2, tmp_path / "ws2" / "scene")
+    assert SceneStore(tmp_path / "ws2" / "scene", create=False).intrinsics("000")[0][1, 1] == F + 1
