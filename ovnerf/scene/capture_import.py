@@ -202,7 +202,7 @@ def read_transforms(path) -> Capture:
     """A nerfstudio / instant-ngp ``transforms.json`` (see module docstring)."""
     path = Path(path)
     try:
-        meta = json.loads(path.read_text())
+        meta = json.loads(path.read_text(encoding="utf-8-sig"))   # (a BOM, as Windows tools write)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UserError(f"{path}: not a readable JSON file ({exc})") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("frames"), list) or not meta["frames"]:
@@ -323,7 +323,10 @@ def read_colmap(model_dir, images_dir) -> Capture:
     try:
         rec = pycolmap.Reconstruction(str(model_dir))
     except Exception as exc:  # pycolmap raises its own types on unreadable models
-        raise UserError(f"{model_dir}: not a readable COLMAP sparse model ({str(exc).splitlines()[0]})") from None
+        missing = [n for n in ("cameras", "images", "points3D")
+                   if not any((model_dir / f"{n}.{ext}").is_file() for ext in ("bin", "txt"))]
+        why = f"no {', '.join(n + '.bin/.txt' for n in missing)}" if missing else str(exc).splitlines()[0]
+        raise UserError(f"{model_dir}: not a readable COLMAP sparse model ({why})") from None
     cap = Capture(source=model_dir, kind="colmap", views=[])
     taken: set = set()
     unregistered = 0

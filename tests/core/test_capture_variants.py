@@ -369,3 +369,14 @@ def test_intrinsics_ranges_projective_rows_and_numeric_strings(tmp_path):
     cap2 = write_capture(tmp_path / "cap2", meta=lambda m: m.update(fl_y=str(F + 1), w=str(W)))
     import_capture(cap2, tmp_path / "ws2" / "scene")
     assert SceneStore(tmp_path / "ws2" / "scene", create=False).intrinsics("000")[0][1, 1] == F + 1
+
+
+def test_bom_json_and_incomplete_colmap_model(tmp_path, capsys):
+    cap = write_capture(tmp_path / "cap")
+    text = (cap / "transforms.json").read_text()
+    (cap / "transforms.json").write_bytes(b"\xef\xbb\xbf" + text.encode())       # a Windows tool's BOM
+    assert import_capture(cap, tmp_path / "ws" / "scene").frames == 6
+    col = _colmap(tmp_path / "col", ["PINHOLE", "PINHOLE"])
+    (col / "sparse" / "0" / "points3D.txt").unlink()
+    rc, out, err = run_cli(capsys, col, tmp_path / "ws2")
+    assert rc == 2 and err.strip().endswith("not a readable COLMAP sparse model (no points3D.bin/.txt)")
