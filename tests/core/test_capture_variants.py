@@ -380,3 +380,16 @@ def test_bom_json_and_incomplete_colmap_model(tmp_path, capsys):
     (col / "sparse" / "0" / "points3D.txt").unlink()
     rc, out, err = run_cli(capsys, col, tmp_path / "ws2")
     assert rc == 2 and err.strip().endswith("not a readable COLMAP sparse model (no points3D.bin/.txt)")
+
+
+def test_applied_scale_scales_the_ply_points(tmp_path):
+    """nerfstudio: poses already carry applied_scale, the ply does not (its loader multiplies it in)."""
+    import open3d as o3d
+    cap = write_capture(tmp_path / "cap", meta=lambda m: m.update(applied_scale=0.5, ply_file_path="sparse_pc.ply"))
+    pts = np.random.default_rng(0).uniform([-1, -1, 0], [1, 1, 1], (2000, 3))
+    pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pts))
+    o3d.io.write_point_cloud(str(cap / "sparse_pc.ply"), pc)
+    rep = import_capture(cap, tmp_path / "ws" / "scene", orient=False)
+    assert rep.bounds_from == "sparse points (2000)" and any("applied to the ply points" in n for n in rep.notes)
+    lo, hi = rep.aabb
+    assert np.allclose(lo, [-0.5, -0.5, 0.0], atol=0.06) and np.allclose(hi, [0.5, 0.5, 0.5], atol=0.06)
