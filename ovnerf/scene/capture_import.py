@@ -165,7 +165,14 @@ def _transforms_view(fr, meta, root: Path, taken: set) -> CaptureView:
         raise _Bad("'transform_matrix' holds NaN or infinite values")
     if np.abs(m[3] - [0, 0, 0, 1]).max() > 1e-6:
         raise _Bad("'transform_matrix' last row must be [0, 0, 0, 1]")
+    if get("is_fisheye") or get("ftheta_p0") is not None:
+        raise _Bad("instant-ngp's fisheye / f-theta lens is not supported (give camera_model OPENCV_FISHEYE "
+                   "with k1..k4)")
     spec = {k: _num(get, k) for k in ("fl_x", "fl_y", "cx", "cy", "camera_angle_x", "camera_angle_y")}
+    for axis in "xy":   # instant-ngp also takes the field of view in degrees
+        deg = _num(get, f"{axis}_fov")
+        if spec[f"camera_angle_{axis}"] is None and deg is not None:
+            spec[f"camera_angle_{axis}"] = math.radians(deg)
     w, h = _num(get, "w", kind=int), _num(get, "h", kind=int)
     fish = model == "OPENCV_FISHEYE"
     dist = np.array([_num(get, k, 0.0) for k in (_FISHEYE_KEYS if fish else _DIST_KEYS)], dtype=np.float64)

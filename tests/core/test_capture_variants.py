@@ -393,3 +393,13 @@ def test_applied_scale_scales_the_ply_points(tmp_path):
     assert rep.bounds_from == "sparse points (2000)" and any("applied to the ply points" in n for n in rep.notes)
     lo, hi = rep.aabb
     assert np.allclose(lo, [-0.5, -0.5, 0.0], atol=0.06) and np.allclose(hi, [0.5, 0.5, 0.5], atol=0.06)
+
+
+def test_instant_ngp_fov_in_degrees_and_its_fisheye(tmp_path):
+    cap = write_capture(tmp_path / "cap", meta=lambda m: [m.pop(k) for k in ("fl_x", "fl_y")] and m.update(x_fov=60.0))
+    import_capture(cap, tmp_path / "ws" / "scene")
+    K, _, _ = SceneStore(tmp_path / "ws" / "scene", create=False).intrinsics("000")
+    assert K[0, 0] == pytest.approx(20 / math.tan(math.radians(30))) and K[1, 1] == K[0, 0]
+    cap2 = write_capture(tmp_path / "cap2", meta=lambda m: m.update(is_fisheye=True))
+    with pytest.raises(UserError, match="instant-ngp's fisheye / f-theta lens is not supported"):
+        import_capture(cap2, tmp_path / "ws2" / "scene")
