@@ -18,7 +18,11 @@ surface. :func:`visibility_grid` does both, at the alpha mask's resolution:
    **in view** where it lies in front of the camera beyond the renderer's ``near`` and projects
    inside the image, **visible** where in view and its distance to the camera centre is at most
    the opaque distance of its pixel + ``margin_cells`` cell diagonals;
-3. the union over cameras is dilated by one cell (3×3×3 max-pool, as TensoRF dilates α), so a
+3. optionally (``min_weight`` > 0, Plenoxels' pruning by the maximum training-ray weight) a
+   seen cell must also be within one cell of a vertex where some rendered sample of step 1 had
+   a compositing weight w = T·α ≥ ``min_weight``: faint fog that no training pixel relies on
+   goes too (the field then re-fits what is left: "carving", ``TrainConfig.visibility_min_weight``);
+4. the union over cameras is dilated by one cell (3×3×3 max-pool, as TensoRF dilates α), so a
    sample near a frustum edge or a surface never looks up a dropped neighbour.
 
 :meth:`SemanticField.update_alpha_mask` ANDs the result into the density mask (``visible=``);
@@ -52,18 +56,21 @@ class Camera:
 class Visibility:
     """Bool grids (rx, ry, rz) over the field's AABB (alpha-mask vertex order)."""
     in_view: torch.Tensor    # inside at least one training frustum (before dilation)
-    visible: torch.Tensor    # in view and not behind an opaque surface, for some camera (dilated)
+    seen: torch.Tensor       # in view and not behind an opaque surface, for some camera (dilated)
+    visible: torch.Tensor    # seen, and (with min_weight) a weight ≥ min_weight nearby (dilated)
+    max_weight: torch.Tensor  # float: largest compositing weight of a rendered sample at the vertex
 
     def summary(self, density: torch.Tensor) -> dict:
         """What the visibility takes out of a ``density`` mask (bool grid of the same shape):
         fractions of the whole grid that density occupies, that are kept (density AND visible),
-        and that are dropped as outside every frustum or as occluded from every camera
-        (kept + outside_frusta + occluded = density)."""
+        and that are dropped as outside every frustum, as occluded from every camera, or as
+        faint (seen, but no rendered weight ≥ min_weight): kept + the three = density."""
         n = density.numel()
         dropped = density & ~self.visible
         return {"density": float(density.sum()) / n, "kept": float((density & self.visible).sum()) / n,
                 "outside_frusta": float((dropped & ~self.in_view).sum()) / n,
-                "occluded": float((dropped & self.in_view).sum()) / n}
+                "occluded": float((dropped & self.in_view & ~self.seen).sum()) / n,
+                "faint": float((dropped & self.in_view & self.seen).sum()) / n}
 
 
 def cell_centres(aabb: torch.Tensor, res) -> torch.Tensor:
@@ -83,37 +90,58 @@ def _scaled(cam: Camera, max_side: int, device) -> tuple[torch.Tensor, torch.Ten
     return K, _as_tensor(cam.c2w, device), h, w
 
 
+def _vertex_index(pts: torch.Tensor, aabb: torch.Tensor, res: torch.Tensor) -> torch.Tensor:
+    """Linear index of each point's nearest alpha-mask vertex (as ``TensoRFVM.occupied_affine``)."""
+    idx = ((pts - aabb[0]) / (aabb[1] - aabb[0]) * (res - 1)).round_()
+    idx = torch.minimum(idx.clamp_(min=0), res - 1).long()
+    return (idx[..., 0] * res[1] + idx[..., 1]) * res[2] + idx[..., 2]
+
+
 @torch.no_grad()
 def opaque_distance(field, rays_o: torch.Tensor, rays_d: torch.Tensor, transmittance: float,
-                    chunk: int = 4096) -> torch.Tensor:
+                    chunk: int = 4096, max_weight: torch.Tensor | None = None) -> torch.Tensor:
     """(N,) distance along each unit ray where its transmittance first falls below
-    ``transmittance`` (the far end of that sample), ∞ where it never does inside the box."""
+    ``transmittance`` (the far end of that sample), ∞ where it never does inside the box.
+    ``max_weight`` (a float grid over ``field.aabb``, alpha-mask vertex order): raised in place to
+    the largest compositing weight w = T·α of any sample whose nearest vertex it is."""
     out = []
+    res = None if max_weight is None else torch.tensor(max_weight.shape, device=rays_o.device)
     for i in range(0, rays_o.shape[0], chunk):
-        r = render_rays(field, rays_o[i:i + chunk], rays_d[i:i + chunk], outputs=(), return_weights=True)
-        T_after = 1.0 - torch.cumsum(r["weights"], dim=-1)
+        o, d = rays_o[i:i + chunk], rays_d[i:i + chunk]
+        r = render_rays(field, o, d, outputs=(), return_weights=True)
+        w = r["weights"]
+        T_after = 1.0 - torch.cumsum(w, dim=-1)
         opaque = T_after < transmittance
         first = opaque.float().argmax(-1, keepdim=True)
-        d = (r["t"].gather(-1, first) + r["delta"])[:, 0]
-        out.append(torch.where(opaque.any(-1), d, torch.full_like(d, float("inf"))))
+        dist = (r["t"].gather(-1, first) + r["delta"])[:, 0]
+        out.append(torch.where(opaque.any(-1), dist, torch.full_like(dist, float("inf"))))
+        if max_weight is not None:
+            hit = w > 0
+            pts = o[:, None, :] + d[:, None, :] * r["t"][..., None]
+            flat = max_weight.view(-1)
+            flat.scatter_reduce_(0, _vertex_index(pts[hit], field.aabb, res), w[hit], reduce="amax")
     return torch.cat(out) if out else rays_o.new_zeros(0)
 
 
 @torch.no_grad()
 def visibility_grid(field, cameras, res, max_side: int = 64, transmittance: float = 1e-2,
-                    margin_cells: float = 1.0, camera_chunk: int = 8, ray_chunk: int = 4096) -> Visibility:
+                    margin_cells: float = 1.0, camera_chunk: int = 8, ray_chunk: int = 4096,
+                    min_weight: float = 0.0) -> Visibility:
     """The cells of a ``res`` grid over ``field.aabb`` that ``cameras`` (:class:`Camera` or
-    anything with K, c2w, height, width) see (module docstring)."""
+    anything with K, c2w, height, width) see (module docstring). ``min_weight`` > 0: a cell must
+    also carry a compositing weight ≥ ``min_weight`` on some rendered ray (Plenoxels' pruning by
+    the maximum training-ray weight)."""
     dev, aabb = field.device, field.aabb
     res = [int(r) for r in res]
     pts = cell_centres(aabb, res)                                     # (C,3)
     cell = float(((aabb[1] - aabb[0]) / torch.tensor(res, device=dev).clamp(min=2).sub(1)).norm())
     margin, near = float(margin_cells) * cell, float(field.cfg.near)
     scaled = [_scaled(c, max_side, dev) for c in cameras]
+    wmax = torch.zeros(res, device=dev)
     depth = []
     for K, c2w, h, w in scaled:
         o, d = get_rays(K, c2w, h, w, device=dev)
-        dist = opaque_distance(field, o, d, transmittance, ray_chunk).view(1, 1, h, w)
+        dist = opaque_distance(field, o, d, transmittance, ray_chunk, wmax).view(1, 1, h, w)
         depth.append(F.max_pool2d(dist, 3, stride=1, padding=1)[0, 0])  # ∞ survives the max
     in_view = torch.zeros(pts.shape[0], dtype=torch.bool, device=dev)
     visible = torch.zeros_like(in_view)
@@ -134,5 +162,11 @@ def visibility_grid(field, cameras, res, max_side: int = 64, transmittance: floa
             seen = inside & (dist[b] <= depth[c0 + b].reshape(-1)[pix] + margin)
             in_view |= inside
             visible |= seen
-    vis = F.max_pool3d(visible.view(1, 1, *res).float(), 3, stride=1, padding=1)[0, 0] > 0
-    return Visibility(in_view=in_view.view(*res), visible=vis)
+    seen = visible.view(*res)
+    keep = seen & (F.max_pool3d(wmax[None, None], 3, stride=1, padding=1)[0, 0] >= min_weight) \
+        if min_weight > 0 else seen
+    return Visibility(in_view=in_view.view(*res), seen=_dilate(seen), visible=_dilate(keep), max_weight=wmax)
+
+
+def _dilate(grid: torch.Tensor) -> torch.Tensor:
+    return F.max_pool3d(grid[None, None].float(), 3, stride=1, padding=1)[0, 0] > 0

@@ -101,6 +101,9 @@ class TrainConfig:
     visibility_side: int = 64
     visibility_transmittance: float = 0.01
     visibility_margin: float = 1.0
+    # > 0: a seen cell must also carry a compositing weight T·α ≥ this on some of those rendered
+    # training rays (Plenoxels prune by the maximum training-ray weight): faint fog goes too
+    visibility_min_weight: float = 0.0
     # TensoRF coarse-to-fine (the schedule lives here only): grid upsampled at these iterations
     # (TensoRF: 2k/3k/4k/5.5k/7k; voxel counts log-linear between FieldConfig's n_voxels_init and
     # n_voxels_final), alpha mask updated at alpha_mask_iters (2k/4k).
@@ -200,8 +203,10 @@ class TrainConfig:
             raise UserError(f"anti_fog must be auto, on or off, got {self.anti_fog!r}")
         if self.visibility_mask not in ("auto", "on", "off"):
             raise UserError(f"visibility_mask must be auto, on or off, got {self.visibility_mask!r}")
-        if self.visibility_after < 0 or self.visibility_side < 2 or not 0 < self.visibility_transmittance < 1 or self.visibility_margin < 0:
-            raise UserError("visibility_after must be ≥ 0, visibility_side ≥ 2, visibility_transmittance in (0, 1), visibility_margin ≥ 0")
+        if (self.visibility_after < 0 or self.visibility_side < 2 or self.visibility_min_weight < 0
+                or not 0 < self.visibility_transmittance < 1 or self.visibility_margin < 0):
+            raise UserError("visibility_after must be ≥ 0, visibility_side ≥ 2, visibility_transmittance in (0, 1), "
+                            "visibility_margin and visibility_min_weight ≥ 0")
         if self.w_distortion < 0 or self.w_opacity < 0 or self.opacity_points < 1:
             raise UserError("w_distortion and w_opacity must be ≥ 0, opacity_points ≥ 1")
         if not 0 <= self.novel_ray_fraction <= 4:

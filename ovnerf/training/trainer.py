@@ -280,14 +280,15 @@ class Trainer:
             return f"alpha mask updated ({occ:.1%} occupied)"
         res = self.field.alpha_mask_res()
         vis = visibility_grid(self.field, self.frames, res, cfg.visibility_side, cfg.visibility_transmittance,
-                              cfg.visibility_margin, ray_chunk=cfg.render_chunk)
+                              cfg.visibility_margin, ray_chunk=cfg.render_chunk,
+                              min_weight=cfg.visibility_min_weight)
         density = self.field.density_mask(res)
         occ = self.field.update_alpha_mask(res, keep=vis.visible)
         self.mask_stats = {"occupied": occ, **vis.summary(density)}
         s = self.mask_stats
         return (f"alpha mask updated ({occ:.1%} occupied; density alone {s['density']:.1%}, of which "
-                f"{s['outside_frusta']:.1%} outside every training frustum and {s['occluded']:.1%} "
-                "occluded from every training camera dropped)")
+                f"{s['outside_frusta']:.1%} outside every training frustum, {s['occluded']:.1%} "
+                f"occluded from every training camera and {s['faint']:.1%} too faint in every one dropped)")
 
     def run_cse(self, i: int) -> str:
         cfg = self.cfg

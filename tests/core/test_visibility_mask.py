@@ -67,7 +67,7 @@ def test_cells_behind_the_wall_and_outside_the_frustum_are_dropped():
     assert not vis.visible[_cell((-1.0, 0.0, 0.0))]                    # behind the camera
     s = vis.summary(f.density_mask(RES))
     assert s["density"] == 1.0
-    assert s["kept"] + s["outside_frusta"] + s["occluded"] == pytest.approx(1.0)
+    assert s["kept"] + s["outside_frusta"] + s["occluded"] == pytest.approx(1.0) and s["faint"] == 0
     # the frustum (±26.6°) from x = −0.8 to the wall at 0.4 covers a few % of the box
     assert 0.01 < s["kept"] < 0.25 and s["occluded"] > 0.02 and s["outside_frusta"] > 0.6
 
@@ -79,6 +79,19 @@ def test_any_camera_that_sees_a_cell_keeps_it():
     two = visibility_grid(f, [_cam(-0.8, True), _cam(0.9, False)], RES, camera_chunk=1)
     assert not one.visible[behind] and two.visible[behind]
     assert bool((two.visible >= one.visible).all())  # a union: a second camera never removes
+
+
+def test_min_weight_drops_faint_fog_but_keeps_the_wall():
+    """Fog samples carry w ≈ 0.01 each, the wall's first samples w ≈ 0.6: with min_weight 0.05
+    the fog in front of the wall is dropped as faint, the wall stays."""
+    f = _field()
+    vis = visibility_grid(f, [_cam(-0.8, True)], RES, min_weight=0.05)
+    assert 0.005 < float(vis.max_weight[_cell((-0.2, 0.0, 0.0))]) < 0.05
+    assert float(vis.max_weight[_cell((0.2, 0.0, 0.0))]) > 0.3
+    assert vis.visible[_cell((0.2, 0.0, 0.0))] and vis.seen[_cell((-0.2, 0.0, 0.0))]
+    assert not vis.visible[_cell((-0.2, 0.0, 0.0))]
+    s = vis.summary(f.density_mask(RES))
+    assert s["faint"] > 0.01 and s["kept"] + s["outside_frusta"] + s["occluded"] + s["faint"] == pytest.approx(1.0)
 
 
 def test_training_view_renders_the_same_with_the_pruned_mask():

@@ -160,7 +160,7 @@ def test_visibility_mask_wiring():
     first, second = [m for m in msgs if "alpha mask" in m]
     assert "outside every training frustum" not in first and "outside every training frustum" in second
     s = tr.mask_stats
-    assert s["kept"] + s["outside_frusta"] + s["occluded"] == pytest.approx(s["density"])
+    assert s["kept"] + s["outside_frusta"] + s["occluded"] + s["faint"] == pytest.approx(s["density"])
     assert float(tr.field.tensorf.alpha_mask.float().mean()) == pytest.approx(s["kept"]) == pytest.approx(s["occupied"])
     assert s["outside_frusta"] > 0                     # 4 cameras do not see the whole box
     late = Trainer(rgb_only, None, None, _field(), cfg.replace(visibility_after=2), aabb=AABB)
