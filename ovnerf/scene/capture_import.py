@@ -42,6 +42,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -132,13 +133,21 @@ def _num(get, key, default=None, kind=float):
     return x
 
 
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, False for names the OS refuses (too long, unreadable directory)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def _image_file(root: Path, file_path: str) -> Path:
     """The image of a frame; instant-ngp / NeRF-synthetic name it without extension ('./train/r_0')."""
     p = Path(file_path)
     ipath = p if p.is_absolute() else root / p
-    if not ipath.suffix and not ipath.exists():
+    if not ipath.suffix and not _is_file(ipath):
         for ext in _IMAGE_EXTS:
-            if ipath.with_name(ipath.name + ext).is_file():
+            if _is_file(ipath.with_name(ipath.name + ext)):
                 return ipath.with_name(ipath.name + ext)
     return ipath
 
@@ -151,7 +160,7 @@ def _transforms_view(fr, meta, root: Path, taken: set) -> CaptureView:
         hint = (" (360° images: make perspective views first, e.g. ns-process-data images "
                 "--camera-type equirectangular)" if model == "EQUIRECTANGULAR" else "")
         raise _Bad(f"camera_model {model} is not supported ({', '.join(_MODELS_TRANSFORMS)}){hint}")
-    if not isinstance(fr["file_path"], str) or not fr["file_path"]:
+    if not isinstance(fr["file_path"], str) or not fr["file_path"] or "\x00" in fr["file_path"]:
         raise _Bad(f"'file_path' must be a path string, got {json.dumps(fr['file_path'])[:40]}")
     try:
         m = np.asarray(fr["transform_matrix"], dtype=np.float64)
@@ -210,7 +219,7 @@ def read_transforms(path) -> Capture:
     path = Path(path)
     try:
         meta = json.loads(path.read_text(encoding="utf-8-sig"))   # (a BOM, as Windows tools write)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:   # ValueError: JSON and Unicode errors
         raise UserError(f"{path}: not a readable JSON file ({exc})") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("frames"), list) or not meta["frames"]:
         raise UserError(f"{path}: no 'frames' list (not a nerfstudio / instant-ngp transforms.json)")
@@ -222,13 +231,13 @@ def read_transforms(path) -> Capture:
         if not isinstance(fr, dict) or "file_path" not in fr or "transform_matrix" not in fr:
             cap.problem(f"frame {i}", "no 'file_path' or 'transform_matrix'")
             continue
-        who = f"frame {i} ({str(fr['file_path'])[:80]})"
+        who = f"frame {i} ({''.join(c if c.isprintable() else '?' for c in str(fr['file_path'])[:80])})"
         try:
             v = _transforms_view(fr, meta, root, taken)
         except _Bad as exc:
             cap.problem(who, str(exc))
             continue
-        key = str(v.image_path.resolve())
+        key = os.path.normpath(os.path.abspath(v.image_path))
         if key in seen:
             cap.problem(who, f"the same image as frame {seen[key]} (listed twice)")
             continue
@@ -298,7 +307,7 @@ def _read_ply_points(path: Path, cap: Capture) -> np.ndarray | None:
     except ImportError:  # pragma: no cover - open3d-cpu is pinned
         cap.problem(f"ply_file_path {path}", "open3d is needed to read it")
         return None
-    if not path.is_file():
+    if not _is_file(path):
         cap.problem(f"ply_file_path {path}", "file not found")
         return None
     pts = np.asarray(o3d.io.read_point_cloud(str(path)).points, dtype=np.float64)
@@ -453,6 +462,7 @@ def problem_report(source, problems: list[tuple[str, str]]) -> UserError:
     """One UserError listing every problem; problems of the same reason share a line."""
     groups: dict[str, list[str]] = {}
     for who, reason in problems:
+        who = who if len(who) <= 160 else f"{who[:60]}…{who[-90:]}"   # a path of any length stays readable
         groups.setdefault(reason, []).append(who)
     lines = []
     for reason, whos in groups.items():
@@ -474,7 +484,7 @@ def validate(cap: Capture, aabb=None) -> None:
     problems = list(cap.problems)
     good, exif, lenses = [], 0, {}
     for v in cap.views:
-        if not v.image_path.is_file():
+        if not _is_file(v.image_path):
             hint = " (the folder COLMAP read is given with --images)" if cap.kind == "colmap" else ""
             problems.append((str(v.image_path), "image missing" + hint))
             continue

@@ -119,7 +119,7 @@ class SceneStore:
     def _read_meta(self) -> dict:
         try:
             meta = json.loads(self.meta_path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise UserError(f"{self.meta_path}: not a readable JSON file ({exc})") from None
         if not isinstance(meta, dict) or not isinstance(meta.get("frames"), list):
             raise UserError(f"{self.meta_path}: not a nerfstudio transforms.json (no 'frames' list)")

@@ -403,3 +403,21 @@ def test_instant_ngp_fov_in_degrees_and_its_fisheye(tmp_path):
     cap2 = write_capture(tmp_path / "cap2", meta=lambda m: m.update(is_fisheye=True))
     with pytest.raises(UserError, match="instant-ngp's fisheye / f-theta lens is not supported"):
         import_capture(cap2, tmp_path / "ws2" / "scene")
+
+
+def test_hostile_paths_and_json(tmp_path, capsys):
+    """A NUL in a path, a 5000-character name, a 100 000-deep JSON: listed problems, not tracebacks."""
+    def frame(i, fr):
+        if i == 1:
+            fr["file_path"] = "a\x00b.png"
+        if i == 2:
+            fr["file_path"] = "x" * 5000
+    cap = write_capture(tmp_path / "cap", frame=frame)
+    rc, out, err = run_cli(capsys, cap, tmp_path / "ws")
+    assert rc == 2 and "2 problem(s)" in err
+    assert "frame 1 (a?b.png): 'file_path' must be a path string" in err and "xxxx: image missing" in err
+    deep = tmp_path / "deep"
+    deep.mkdir()
+    (deep / "transforms.json").write_text('{"frames":' + "[" * 100000 + "]" * 100000 + "}")
+    rc, out, err = run_cli(capsys, deep, tmp_path / "ws2")
+    assert rc == 2 and "not a readable JSON file (maximum recursion depth exceeded" in err
