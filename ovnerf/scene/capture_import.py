@@ -54,6 +54,7 @@ import numpy as np
 
 from ovnerf.errors import UserError
 from ovnerf.scene.bounds import view_ray_bounds
+from ovnerf.scene.colmap_binary import check_binary_model
 from ovnerf.scene.conventions import opengl_to_opencv
 from ovnerf.scene.frames import PosedFrame
 from ovnerf.scene.input_checks import MAX_SIDE, check_intrinsics
@@ -336,6 +337,9 @@ def read_colmap(model_dir, images_dir) -> Capture:
     import pycolmap  # optional heavy dependency: only COLMAP input
 
     model_dir, images_dir = Path(model_dir), Path(images_dir)
+    damaged = check_binary_model(model_dir)   # pycolmap loops forever on a truncated points3D.bin
+    if damaged:
+        raise UserError(f"{model_dir}: not a readable COLMAP sparse model ({'; '.join(damaged)})")
     try:
         rec = pycolmap.Reconstruction(str(model_dir))
     except Exception as exc:  # pycolmap raises its own types on unreadable models

@@ -421,3 +421,17 @@ def test_hostile_paths_and_json(tmp_path, capsys):
     (deep / "transforms.json").write_text('{"frames":' + "[" * 100000 + "]" * 100000 + "}")
     rc, out, err = run_cli(capsys, deep, tmp_path / "ws2")
     assert rc == 2 and "not a readable JSON file (maximum recursion depth exceeded" in err
+
+
+@pytest.mark.parametrize("name,keep,reason", [("points3D.bin", 0.95, "points3D.bin is truncated"),
+                                              ("cameras.bin", -8, "cameras.bin is truncated"),
+                                              ("images.bin", 0.5, "images.bin is truncated")])
+def test_damaged_colmap_binary_files(tmp_path, capsys, name, keep, reason):
+    """pycolmap loops forever on a truncated points3D.bin and reads a cameras.bin missing its last
+    parameter silently: the files' layouts are walked first."""
+    cap = _colmap(tmp_path / "cap", ["OPENCV", "PINHOLE"], binary=True)
+    f = cap / "sparse" / "0" / name
+    data = f.read_bytes()
+    f.write_bytes(data[:keep] if keep < 0 else data[: int(keep * len(data))])
+    rc, out, err = run_cli(capsys, cap, tmp_path / "ws")
+    assert rc == 2 and f"not a readable COLMAP sparse model ({reason} (its records run past the end" in err
