@@ -57,7 +57,7 @@ from ovnerf.scene.bounds import view_ray_bounds
 from ovnerf.scene.colmap_binary import check_binary_model
 from ovnerf.scene.conventions import opengl_to_opencv
 from ovnerf.scene.frames import PosedFrame
-from ovnerf.scene.input_checks import MAX_SIDE, check_intrinsics
+from ovnerf.scene.input_checks import MAX_COORD, MAX_SIDE, check_intrinsics
 from ovnerf.scene.store import SceneStore
 
 log = logging.getLogger(__name__)
@@ -531,6 +531,9 @@ def validate(cap: Capture, aabb=None) -> None:
             if lenses[key] is not None:
                 problems.append((v.name, lenses[key]))
                 continue
+        if not np.all(np.isfinite(v.c2w)):
+            problems.append((v.name, "the pose holds NaN or infinite values"))
+            continue
         R = v.c2w[:3, :3]
         if np.abs(R.T @ R - np.eye(3)).max() > 1e-2:
             problems.append((v.name, "the pose's rotation is not orthonormal (a scaled or sheared transform_matrix)"))
@@ -544,10 +547,20 @@ def validate(cap: Capture, aabb=None) -> None:
                          "as COLMAP and nerfstudio do")
     if not problems and len(good) < 2:
         problems.append(("frames", f"need at least 2 frames with a pose, found {len(good)}"))
-    elif len(good) >= 2 and aabb is None:
+    if len(good) >= 2:   # a position off by more than MAX_COORD from the others is a broken pose
+        c = np.stack([v.c2w[:3, 3] for v in good])
+        with np.errstate(over="ignore", invalid="ignore"):
+            far = ~(np.linalg.norm(c - np.median(c, axis=0), axis=1) <= MAX_COORD)
+        problems += [(v.name, f"the camera is more than {MAX_COORD:.0e} m from the others' median")
+                     for v, f in zip(good, far) if f]
+        good = [v for v, f in zip(good, far) if not f]
+    if len(good) >= 2 and aabb is None and not problems:
         c = np.stack([v.c2w[:3, 3] for v in good])
         spread = float(np.linalg.norm(c - c.mean(0), axis=1).max())
-        if spread <= 1e-6 * max(1.0, float(np.abs(c).max())):
+        scene = 0.0   # the sparse points' extent, when there are any: a rotation-only SfM has noise spread
+        if cap.points is not None and len(cap.points) >= 8:
+            scene = float(np.linalg.norm(np.percentile(cap.points, 99, 0) - np.percentile(cap.points, 1, 0)))
+        if spread <= max(1e-9 * max(1.0, float(np.abs(c).max())), 1e-3 * scene):
             problems.append(("poses", f"all {len(good)} cameras are at one point: no parallax to recover geometry "
                                       "from (give --aabb to import a rotation-only capture anyway)"))
     if problems:

@@ -435,3 +435,37 @@ def test_damaged_colmap_binary_files(tmp_path, capsys, name, keep, reason):
     f.write_bytes(data[:keep] if keep < 0 else data[: int(keep * len(data))])
     rc, out, err = run_cli(capsys, cap, tmp_path / "ws")
     assert rc == 2 and f"not a readable COLMAP sparse model ({reason} (its records run past the end" in err
+
+
+def test_a_camera_far_from_the_others_is_named(tmp_path, capsys):
+    """A georeferenced capture (positions ~5e6 m) imports; one camera at 1e300 (a broken pose) is named."""
+    def frame(i, fr):
+        fr["transform_matrix"][0][3] += 5e6
+        if i == 4:
+            fr["transform_matrix"][1][3] = 1e300
+    cap = write_capture(tmp_path / "cap", frame=frame)
+    rc, out, err = run_cli(capsys, cap, tmp_path / "ws")
+    assert rc == 2 and err.strip().splitlines()[1:] == ["  - 004: the camera is more than 1e+05 m from the others' median"]
+    assert "Warning" not in err
+    j = json.loads((cap / "transforms.json").read_text())
+    j["frames"][4]["transform_matrix"][1][3] = 0.0
+    (cap / "transforms.json").write_text(json.dumps(j))
+    rc, out, err = run_cli(capsys, cap, tmp_path / "ws")
+    assert rc == 0, err
+    c = np.stack([p[:3, 3] for p in (SceneStore(tmp_path / "ws" / "scene", create=False).pose(f"{i:03d}")
+                                    for i in range(6))])
+    assert np.abs(c.mean(0)).max() < 1e-6 and np.abs(c).max() < 3      # centred
+
+
+def test_rotation_only_capture_with_sparse_points_is_refused(tmp_path):
+    """SfM of a camera turning on the spot: centres within 1e-5 of each other, points 3 m apart."""
+    import open3d as o3d
+
+    def frame(i, fr):
+        for r in range(3):
+            fr["transform_matrix"][r][3] = 0.3 + 1e-5 * np.sin(i + r)
+    cap = write_capture(tmp_path / "cap", frame=frame, meta=lambda m: m.update(ply_file_path="pc.ply"))
+    pts = np.random.default_rng(0).uniform(-1.5, 1.5, (500, 3))
+    o3d.io.write_point_cloud(str(cap / "pc.ply"), o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pts)))
+    with pytest.raises(UserError, match="all 6 cameras are at one point"):
+        import_capture(cap, tmp_path / "ws" / "scene")
