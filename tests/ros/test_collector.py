@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from ovnerf.scene.store import SceneStore
+from ovnerf_ros.tf_buffer import TF_QOS
 
 from ros_harness import Harness, K64, defaults, pose, texture, wait_for
 
@@ -29,16 +30,26 @@ def make_collector(h, out, **over):
     return node
 
 
-def tf_track(h, t0, t1, dt=0.05, speed=1.0):
-    """map <- camera moving along +x at ``speed`` m/s, stamps t0..t1."""
-    for t in np.arange(t0, t1 + 1e-9, dt):
-        h.send_tf(float(t), pose((speed * t, 0, 1.0)))
+def tf_track(h, node, t0, t1, dt=0.05, speed=1.0):
+    """map <- camera moving along +x at ``speed`` m/s, stamps t0..t1, one /tf message per sample
+    (as a robot publishes), in chunks of at most half the /tf queue depth, each waited for until
+    ``node`` has taken all of it. /tf is KEEP_LAST (TF_QOS, like tf2_ros): a burst longer than the
+    queue lets DDS drop samples whenever the node's executor falls behind (a loaded machine: the
+    oldest ones lost left images with no pose), and an image sent after the track never races it."""
+    stamps = np.arange(t0, t1 + 1e-9, dt)
+    chunk = TF_QOS.depth // 2
+    for i in range(0, len(stamps), chunk):
+        part = stamps[i:i + chunk]
+        want = node.tf.received + len(part)
+        for t in part:
+            h.send_tf(float(t), pose((speed * t, 0, 1.0)))
+        wait_for(lambda: node.tf.received >= want, what=f"/tf samples up to {part[-1]:.3f} s taken by the node")
 
 
 def test_keyframes_and_bad_images(harness, tmp_path):
     h = harness
     node = make_collector(h, tmp_path)
-    tf_track(h, 1.0, 3.0)
+    tf_track(h, node, 1.0, 3.0)
     img = texture()
     h.send_image(1.02, img)                                     # interpolated pose at x = 1.02
     wait_for(lambda: node.stats["keyframes_added"] == 1, what="first keyframe")
@@ -93,7 +104,7 @@ def test_burst_of_frames(harness, tmp_path):
     """10x the queue depth in one burst: the node survives, every stored keyframe is intact."""
     h = harness
     node = make_collector(h, tmp_path, **{"keyframe.min_translation": 0.02})
-    tf_track(h, 0.0, 5.2, dt=0.05)
+    tf_track(h, node, 0.0, 5.2, dt=0.05)
     img = texture()
     for i in range(100):
         h.send_image(0.05 * (i + 1), img)
@@ -118,7 +129,7 @@ def test_burst_of_frames(harness, tmp_path):
 def test_disk_full_keeps_node_and_keyframes(harness, tmp_path):
     h = harness
     node = make_collector(h, tmp_path)
-    tf_track(h, 1.0, 3.0)
+    tf_track(h, node, 1.0, 3.0)
     img = texture()
     h.send_image(1.0, img)
     wait_for(lambda: node.stats["keyframes_added"] == 1, what="keyframe 1")
@@ -140,14 +151,14 @@ def test_disk_full_keeps_node_and_keyframes(harness, tmp_path):
 def test_restart_continues_dataset(harness, tmp_path):
     h = harness
     node = make_collector(h, tmp_path)
-    tf_track(h, 1.0, 3.0)
+    tf_track(h, node, 1.0, 3.0)
     h.send_image(1.0, texture())
     h.send_image(1.5, texture())
     wait_for(lambda: node.stats["keyframes_added"] == 2, what="2 keyframes")
     h.remove(node)
     node = make_collector(h, tmp_path)
     assert len(node.store) == 2
-    tf_track(h, 1.0, 3.0)
+    tf_track(h, node, 1.0, 3.0)
     h.send_image(1.51, texture())                               # 1 cm from the last stored keyframe
     h.send_image(2.0, texture())
     wait_for(lambda: node.stats["keyframes_added"] == 1 and node.stats["not_keyframe"] == 1, what="restart keyframe")
@@ -181,7 +192,7 @@ def test_images_lost_in_the_subscription_queue_are_counted(harness, tmp_path):
     h = harness
     node = make_collector(h, tmp_path, queue_depth=2, **{"keyframe.min_translation": 0.001,
                                                          "qos.reliability": "best_effort"})
-    tf_track(h, 0.05, 3.0, dt=0.01)
+    tf_track(h, node, 0.05, 3.0, dt=0.01)
     img = texture()
     h.send_image(0.05, img)
     wait_for(lambda: node.stats["keyframes_added"] == 1, what="first image")

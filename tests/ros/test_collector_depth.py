@@ -32,7 +32,7 @@ def depth_msg(stamp, array, encoding):
 def start(h, pub, tmp_path):
     node = make_collector(h, tmp_path, depth_topic=DEPTH)
     wait_for(lambda: pub.get_subscription_count() >= 1, what="depth subscription")
-    tf_track(h, 1.0, 4.0)
+    tf_track(h, node, 1.0, 4.0)
     return node
 
 
