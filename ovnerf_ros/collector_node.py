@@ -44,14 +44,6 @@ from ovnerf_ros.tf_buffer import TfSubscriber
 SIDE_DECODERS = {"labels": cv.image_to_labels, "depth": cv.image_to_depth}
 
 
-def _source(info) -> tuple | None:
-    """(publisher gid, publication sequence number) of a message (rclpy MessageInfo), when the RMW
-    provides them (Fast DDS does): the ingest counts lost messages from the gaps."""
-    gid = (info or {}).get("publisher_gid")
-    seq = (info or {}).get("publication_sequence_number")
-    return (bytes(gid["data"]) if isinstance(gid, dict) else None, seq) if seq else None
-
-
 def sensor_qos(reliability: str, depth: int) -> QoSProfile:
     """KEEP_LAST ``depth`` with ``reliable`` or ``best_effort`` delivery (camera drivers publish
     best_effort as often as reliable; a reliable subscription does not match a best_effort
@@ -165,12 +157,12 @@ class CollectorNode(Node):
 
     def _on_image(self, msg: Image, info) -> None:
         self.ingest.image(cv.stamp_to_sec(msg.header.stamp), msg.header.frame_id,
-                          lambda expected: cv.image_to_rgb(msg, expected), self._now(), _source(info))
+                          lambda expected: cv.image_to_rgb(msg, expected), self._now(), cv.message_source(info))
         self._drain()
 
     def _on_compressed(self, msg: CompressedImage, info) -> None:
         self.ingest.image(cv.stamp_to_sec(msg.header.stamp), msg.header.frame_id,
-                          lambda expected: cv.compressed_to_rgb(msg, expected), self._now(), _source(info))
+                          lambda expected: cv.compressed_to_rgb(msg, expected), self._now(), cv.message_source(info))
         self._drain()
 
     def _drain(self) -> None:

@@ -29,6 +29,14 @@ from ovnerf.scene.pose_interpolation import pose_from_quaternion, quaternion_fro
 
 
 # ---------------------------------------------------------------- time
+def message_source(info) -> tuple | None:
+    """(publisher gid, publication sequence number) of a message (rclpy MessageInfo), when the RMW
+    provides them (Fast DDS does): the ingest counts lost messages from the gaps."""
+    gid = (info or {}).get("publisher_gid")
+    seq = (info or {}).get("publication_sequence_number")
+    return (bytes(gid["data"]) if isinstance(gid, dict) else None, seq) if seq else None
+
+
 def stamp_to_sec(stamp) -> float:
     """Seconds of a ``builtin_interfaces/Time``; NaN when it is not normalised (negative sec,
     nanosec ≥ 1e9), which every consumer rejects."""

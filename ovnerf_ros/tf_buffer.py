@@ -6,7 +6,9 @@ tf2_msgs exists), converts each ``TransformStamped`` to a 4×4 and hands it to
 :meth:`ovnerf.scene.ingest.FrameIngest.transform`, which keeps the tree (one parent per frame,
 interpolation, never extrapolation: :class:`ovnerf.scene.pose_interpolation.TransformBuffer`)
 and rejects, per sample and counted, NaN / non-unit quaternions (``tf_invalid``), future stamps,
-a second parent, loops and static transforms for moving frames. We do not use ``tf2_ros``'s
+a second parent, loops and static transforms for moving frames. ``/tf`` messages the KEEP_LAST queue
+dropped (the node busy storing a keyframe while a fast /tf stream overflows 100 messages) are
+counted from each publisher's sequence numbers (``tf_dds_lost``). We do not use ``tf2_ros``'s
 buffer: it cannot tell "not yet" from "never", nor count or refuse single samples.
 """
 from __future__ import annotations
@@ -19,7 +21,7 @@ from tf2_msgs.msg import TFMessage
 
 from ovnerf.errors import UserError
 from ovnerf.scene.ingest import FrameIngest
-from ovnerf_ros.conversions import stamp_to_sec, transform_to_matrix
+from ovnerf_ros.conversions import message_source, stamp_to_sec, transform_to_matrix
 
 TF_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE,
                     history=HistoryPolicy.KEEP_LAST)
@@ -53,7 +55,10 @@ class TfSubscriber:
         node.create_subscription(TFMessage, "/tf_static", self._on_tf_static, TF_STATIC_QOS,
                                  callback_group=callback_group)
 
-    def _on_tf(self, msg) -> None:
+    def _on_tf(self, msg, info) -> None:
+        source = message_source(info)
+        if source is not None:
+            self.ingest.transforms_lost(*source)
         self._feed(msg, False)
 
     def _on_tf_static(self, msg) -> None:

@@ -41,6 +41,8 @@ lost before they reached us (a subscription queue that overflowed) are counted e
 number (gaps per publisher, :class:`SequenceGaps`); else ``estimated_dds_lost`` estimates them
 from gaps in the image stamps (a gap of more than 1.5 median periods counts
 ``round(gap / period) − 1`` images).
+/tf messages the subscription queue dropped are counted the same way, as ``tf_dds_lost``
+(:meth:`FrameIngest.transforms_lost`).
 """
 from __future__ import annotations
 
@@ -158,7 +160,8 @@ class FrameIngest:
         self.side = {n: StampedBuffer(capacity=cfg.side_capacity) for n in cfg.side_streams}
         self.selector = KeyframeSelector(cfg.min_translation, cfg.min_rotation_deg, cfg.min_sharpness)
         self.gaps = StampGaps()
-        self.sequences = SequenceGaps()
+        self.sequences = SequenceGaps()                   # image publishers
+        self.tf_sequences = SequenceGaps()                # /tf publishers
         if len(store):
             self.selector.reset(store.pose(store.names()[-1]))
 
@@ -206,6 +209,22 @@ class FrameIngest:
             self.reject(f"tf_{note}", f"static transform for '{child}' dropped: it moves (a /tf sample came)")
         return True
 
+    def transforms_lost(self, publisher, seq: int) -> int:
+        """Account one /tf message by its (publisher, publication sequence number): the messages
+        missing before it were dropped by the KEEP_LAST subscription queue while the caller was
+        busy (``tf_dds_lost``). The history then has a hole; poses of images in it are
+        interpolated across the hole. Returns how many were lost."""
+        return self._count_lost(self.tf_sequences, (publisher, seq), "tf_dds_lost", "/tf message(s)",
+                                "the node fell behind; poses in that gap are interpolated across it")
+
+    def _count_lost(self, gaps: SequenceGaps, source: tuple, key: str, what: str, why: str) -> int:
+        lost = gaps.add(*source)
+        if lost:
+            self.stats[f"rejected_{key}"] += lost
+            self.last_reason = f"{lost} {what} lost in the subscription queue ({why})"
+            self.log(self.last_reason)
+        return lost
+
     def side_image(self, name: str, stamp: float, decode: Callable) -> None:
         """Buffer a side image; ``decode(expected) -> H×W array`` runs when its colour frame is paired."""
         if name in self.side and math.isfinite(stamp):
@@ -217,11 +236,7 @@ class FrameIngest:
         ``source`` = (publisher id, publication sequence number) when the transport gives them."""
         self.stats["received"] += 1
         if source is not None and source[1] is not None:
-            lost = self.sequences.add(*source)
-            if lost:
-                self.stats["rejected_dds_lost"] += lost
-                self.last_reason = f"{lost} image(s) lost in the subscription queue (queue_depth too small?)"
-                self.log(self.last_reason)
+            self._count_lost(self.sequences, source, "dds_lost", "image(s)", "queue_depth too small?")
         if not math.isfinite(stamp) or stamp <= 0:
             self.reject("bad_stamp", f"image stamp {stamp} is not a time (unset or invalid header stamp)")
             return False

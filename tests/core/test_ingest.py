@@ -301,3 +301,14 @@ def test_sequence_gaps_count_messages_lost_per_publisher(rig):
     ing.image(1.5, CAM, raw(rgb()), now=NOW, source=(b"other", 40))           # another publisher: no gap
     ing.image(1.6, CAM, raw(rgb()), now=NOW, source=(b"cam", 1))              # restarted publisher
     assert ing.stats["rejected_dds_lost"] == 2
+
+
+def test_tf_messages_lost_in_the_queue_are_counted_apart_from_images(rig):
+    ing, clock = rig
+    for seq in (7, 8, 12, 13):                                  # 9, 10, 11 dropped by the /tf queue
+        ing.transforms_lost(b"robot_state_publisher", seq)
+    ing.transforms_lost(b"odometry", 500)                       # another /tf publisher: no gap
+    ing.image(1.1, CAM, raw(rgb()), now=NOW, source=(b"camera", 1))
+    ing.image(1.2, CAM, raw(rgb()), now=NOW, source=(b"camera", 2))
+    assert ing.stats["rejected_tf_dds_lost"] == 3 and ing.stats["rejected_dds_lost"] == 0
+    assert "/tf message(s) lost" in ing.last_reason

@@ -2,6 +2,7 @@
 Image + CameraInfo + /tf, and every kind of bad input rejected with the node staying up and no
 stored keyframe lost."""
 import errno
+import threading
 import time
 
 import numpy as np
@@ -206,3 +207,32 @@ def test_images_lost_in_the_subscription_queue_are_counted(harness, tmp_path):
     assert s["received"] == s["keyframes_added"] and len(node.store) == s["keyframes_added"]
     print(f"\n[queue] 41 sent, {s['rejected_dds_lost']} lost in the 2-deep queue (counted), "
           f"{s['keyframes_added']} stored")
+
+
+def test_tf_lost_in_the_subscription_queue_are_counted(harness, tmp_path):
+    """/tf is KEEP_LAST 100 (as tf2_ros) and taken serially with keyframe storage: a /tf stream
+    overflows it while a keyframe is being written. What DDS drops is counted from the publisher's
+    sequence numbers (tf_dds_lost): taken + counted = sent, exactly; the 60 s history is by time."""
+    h = harness
+    node = make_collector(h, tmp_path)
+    tf_track(h, node, 1.0, 1.2)                                 # 5 messages, all taken
+    inside, release = threading.Event(), threading.Event()
+    real_add = node.store.add_frame
+
+    def slow_disk(frame):                                       # the write blocks until released
+        inside.set()
+        release.wait(60)
+        return real_add(frame)
+    node.store.add_frame = slow_disk
+    try:
+        h.send_image(1.1, texture())
+        wait_for(inside.is_set, what="keyframe write started")
+        for t in np.arange(1.25, 3.745, 0.01):                  # 250 /tf messages while it writes
+            h.send_tf(float(t), pose((t, 0, 1.0)))
+    finally:
+        release.set()
+    s = node.stats
+    wait_for(lambda: node.tf.received + s["rejected_tf_dds_lost"] == 255, timeout=30, what="taken + lost = sent")
+    assert s["rejected_tf_dds_lost"] >= 250 - 2 * TF_QOS.depth  # at most the writer's + the reader's queue kept
+    assert s["keyframes_added"] == 1 and "/tf message(s) lost" in node.last_reason
+    print(f"\n[tf queue] 250 sent during a keyframe write, {s['rejected_tf_dds_lost']} lost (counted)")
