@@ -75,35 +75,43 @@ class TrainConfig:
     # * w_distortion: the mip-NeRF 360 distortion loss (field.renderer.distortion_loss, ray
     #   distances in units of the AABB diagonal), from iteration ``distortion_from``: it
     #   concentrates each ray's weights into one short interval;
-    # * w_opacity: mean α over one render step at ``opacity_points`` uniform random points of the
-    #   box each step (Plenoxels-style sparsity, in TensoRF's alpha): empty space that no ray's
-    #   colour needs goes to α ≈ 0, so the alpha mask drops it; surfaces saturate at α ≈ 1.
-    # Off by default because, measured on the phone capture of the demo room (64×48, 18 views,
-    # 300 iterations), it trades held-out PSNR for occupancy: 18.7 dB / 99.7 % off, 12.4 dB / 36 %
-    # on (w_opacity 1.0), 14.6 dB / 84 % at w_opacity 0.3 — weakly observed regions are emptied.
+    # * the visibility mask ("carving", below; ``visibility_mask=auto`` follows anti_fog);
+    # * w_opacity (default 0 = off): mean α over one render step at ``opacity_points`` uniform
+    #   random points of the box (Plenoxels-style sparsity). Measured on the phone capture of the
+    #   demo room (160×120, 36 views, 1000 iterations): it empties weakly observed surfaces with
+    #   the air — 16.1 dB / 48 % occupancy at w_opacity 0.3 (25.6 dB / 99.8 % with anti_fog off).
+    # The fog is what an RGB-only field is made of there (median σ 0.36/m, mean ray opacity 0.85;
+    # pruning it without re-fitting costs 2-13 dB), so it is carved out at the alpha-mask updates
+    # while the field re-fits in between: distortion 0.01 + carving at min weight 0.03 (the CPU
+    # preset's mask at 300/900): 24.5 dB, SSIM 0.64, 54.9 % occupancy (density alone 99.7 %);
+    # mask at 300/600/900: 24.7 dB, 55.8 % (README "Bring your own scene"; wall 461-471 s under
+    # load vs 574 s without). Off by default: it costs ~1 dB held-out PSNR on that capture.
     anti_fog: str = "off"
     w_distortion: float = 0.01
     distortion_from: int = 0
-    w_opacity: float = 1.0
+    w_opacity: float = 0.0
     opacity_points: int = 4096
     # Visibility mask — OUR ADDITION, not in OV-NeRF / TensoRF (instant-ngp / nerfacc mark cells
     # outside every training frustum empty; space carving drops what is seen only through a
-    # surface): at every alpha-mask update the mask also requires that some training camera sees
-    # the cell — in its frustum and not behind the surface where that camera's transmittance falls
-    # below ``visibility_transmittance`` (views rendered at ≤ ``visibility_side`` px per side, a
-    # margin of ``visibility_margin`` cell diagonals; ovnerf.field.visibility_mask). "off",
-    # "on", or "auto" (on when no training frame carries depth). Applied from the alpha-mask
-    # update number ``visibility_after`` (0-based) on: at the first update (CPU preset: iteration
-    # 300) an RGB-only field is still a dense fog whose transmittance falls near the cameras,
-    # and dropping "what lies behind it" removed the real walls (measured: 2 % occupancy left).
-    visibility_mask: str = "off"
+    # surface; Plenoxels prune by the maximum training-ray weight): at alpha-mask updates the mask
+    # also requires that some training camera sees the cell — in its frustum and not behind the
+    # surface where that camera's transmittance falls below ``visibility_transmittance`` (views
+    # rendered at ≤ ``visibility_side`` px per side, a margin of ``visibility_margin`` cell
+    # diagonals) — and, with ``visibility_min_weight`` > 0, that one of those rendered samples
+    # within a cell of it had a compositing weight T·α ≥ visibility_min_weight (faint fog goes
+    # too); ovnerf.field.visibility_mask. "off", "on", or "auto" (default: on exactly when the
+    # anti-fog terms are). Applied from the alpha-mask update number ``visibility_after``
+    # (0-based) on: the first update (CPU preset: iteration 300) sees a field that is still fog
+    # (with a random training background, tried and dropped, the fog there was opaque near the
+    # cameras and visibility left 2 % of the box, walls included). Alone (min weight 0) it drops
+    # only 2.8 % of the phone capture's box (1.3 % outside every frustum, 1.5 % occluded) at
+    # unchanged PSNR: the scene box hugs the room, the fog is in the open room.
+    visibility_mask: str = "auto"
     visibility_after: int = 1
     visibility_side: int = 64
     visibility_transmittance: float = 0.01
     visibility_margin: float = 1.0
-    # > 0: a seen cell must also carry a compositing weight T·α ≥ this on some of those rendered
-    # training rays (Plenoxels prune by the maximum training-ray weight): faint fog goes too
-    visibility_min_weight: float = 0.0
+    visibility_min_weight: float = 0.03
     # TensoRF coarse-to-fine (the schedule lives here only): grid upsampled at these iterations
     # (TensoRF: 2k/3k/4k/5.5k/7k; voxel counts log-linear between FieldConfig's n_voxels_init and
     # n_voxels_final), alpha mask updated at alpha_mask_iters (2k/4k).

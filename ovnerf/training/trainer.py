@@ -163,8 +163,7 @@ class Trainer:
         self._diag = float((self.field.aabb[1] - self.field.aabb[0]).norm())  # distortion-loss unit
         # anti-fog terms (TrainConfig.anti_fog): "on", or "auto" = on when no training frame carries depth
         self.anti_fog = self.cfg.anti_fog == "on" or (self.cfg.anti_fog == "auto" and self.bank.depth is None)
-        self.visibility = self.cfg.visibility_mask == "on" or (self.cfg.visibility_mask == "auto"
-                                                               and self.bank.depth is None)
+        self.visibility = self.cfg.visibility_mask == "on" or (self.cfg.visibility_mask == "auto" and self.anti_fog)
         self.mask_stats: dict = {}  # the last alpha-mask update (update_alpha_mask)
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(self.cfg.seed)

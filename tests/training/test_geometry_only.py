@@ -148,7 +148,7 @@ def test_anti_fog_auto_follows_depth():
 def test_visibility_mask_wiring():
     """visibility_mask: applied at the alpha-mask updates from number ``visibility_after`` on (the
     stored mask is the density mask AND the visible cells: its occupancy is the 'kept' fraction);
-    auto = on without depth."""
+    auto = on exactly when the anti-fog terms are."""
     torch.set_num_threads(1)
     with_depth = make_frames(n=4, H=12, W=16)
     rgb_only = [PosedFrame(f.name, f.image, f.K, f.c2w) for f in with_depth]
@@ -166,8 +166,9 @@ def test_visibility_mask_wiring():
     late = Trainer(rgb_only, None, None, _field(), cfg.replace(visibility_after=2), aabb=AABB)
     late.train()
     assert set(late.mask_stats) == {"occupied"}        # density only
-    auto = cfg.replace(visibility_mask="auto")
+    auto = cfg.replace(visibility_mask="auto", anti_fog="auto")   # follows the anti-fog terms
     assert Trainer(rgb_only, None, None, _field(), auto, aabb=AABB).visibility
     assert not Trainer(with_depth, None, None, _field(), auto, aabb=AABB).visibility
+    assert not Trainer(rgb_only, None, None, _field(), auto.replace(anti_fog="off"), aabb=AABB).visibility
     with pytest.raises(UserError, match="visibility_mask"):
         cfg.replace(visibility_mask="maybe")
