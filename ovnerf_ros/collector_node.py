@@ -16,6 +16,11 @@ when that queue overflows never reach us — they are counted (``rejected_dds_lo
 each publisher's publication sequence numbers (rclpy MessageInfo), and estimated from gaps in the
 image stamps (``estimated_dds_lost``) where those are missing.
 
+Threading: every callback runs in one mutually exclusive group (admission, drain, keyframe
+storage, timers, service) except ``/tf`` and ``/tf_static``, which have their own group (as
+tf2_ros's own thread): they only insert into the locked transform buffer and wake the drain
+(a guard condition in the collector group), so a keyframe write never backs up the /tf queue.
+
 Every drop is counted by reason (``rejected_<reason>``); counts go out on ``/diagnostics`` and in
 the reply of ``/ovnerf/save_dataset`` (std_srvs/Trigger: rewrites transforms.json and reports).
 """
@@ -56,7 +61,7 @@ class CollectorNode(Node):
     def __init__(self, node_name: str = "ovnerf_collector", defaults: dict | None = None, **kwargs):
         super().__init__(node_name, **kwargs)
         self.p = Parameters(self, ("collector",), defaults)
-        self.group = MutuallyExclusiveCallbackGroup()  # all collector state is touched serially
+        self.group = MutuallyExclusiveCallbackGroup()  # collector state is touched serially (/tf aside)
         self.scene_dir = Path(self.p["output_dir"]).expanduser() / "scene"
         self.store = SceneStore(self.scene_dir, png_compression=self.p["store.png_compression"])
         if self.store.cleaned:
@@ -84,7 +89,12 @@ class CollectorNode(Node):
             self.create_subscription(PoseStamped, self.p["pose_topic"], self._on_pose, QoSProfile(depth=100),
                                      callback_group=g)
         else:
-            self.tf = TfSubscriber(self, self.ingest, self._now, callback_group=g, on_update=self._drain)
+            # /tf on its own thread (as tf2_ros): a keyframe write in the collector group must not
+            # let a fast /tf stream overflow its KEEP_LAST queue. The tf callback only inserts
+            # (TransformBuffer is locked) and wakes the drain, which stays in the collector group.
+            wake = self.create_guard_condition(self._drain, callback_group=g)
+            self.tf = TfSubscriber(self, self.ingest, self._now, callback_group=MutuallyExclusiveCallbackGroup(),
+                                   on_update=wake.trigger)
         self.create_service(Trigger, "/ovnerf/save_dataset", self._on_save, callback_group=g)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(0.05, self._drain, callback_group=g)

@@ -6,10 +6,12 @@ tf2_msgs exists), converts each ``TransformStamped`` to a 4×4 and hands it to
 :meth:`ovnerf.scene.ingest.FrameIngest.transform`, which keeps the tree (one parent per frame,
 interpolation, never extrapolation: :class:`ovnerf.scene.pose_interpolation.TransformBuffer`)
 and rejects, per sample and counted, NaN / non-unit quaternions (``tf_invalid``), future stamps,
-a second parent, loops and static transforms for moving frames. ``/tf`` messages the KEEP_LAST queue
-dropped (the node busy storing a keyframe while a fast /tf stream overflows 100 messages) are
-counted from each publisher's sequence numbers (``tf_dds_lost``). We do not use ``tf2_ros``'s
-buffer: it cannot tell "not yet" from "never", nor count or refuse single samples.
+a second parent, loops and static transforms for moving frames. The collector gives both
+subscriptions their own callback group (as tf2_ros its own thread), so a keyframe write does not
+stop them; ``/tf`` messages the KEEP_LAST queue still drops (more than 100 arrive while the /tf
+callback cannot run: a starved process) are counted from each publisher's sequence numbers
+(``tf_dds_lost``). We do not use ``tf2_ros``'s buffer: it cannot tell "not yet" from "never",
+nor count or refuse single samples.
 """
 from __future__ import annotations
 
@@ -45,7 +47,9 @@ def feed_tf_message(ingest: FrameIngest, msg, static: bool, now: float | None) -
 
 
 class TfSubscriber:
-    """Feeds ``/tf`` and ``/tf_static`` into ``ingest``; ``now()`` is the node clock in seconds."""
+    """Feeds ``/tf`` and ``/tf_static`` into ``ingest``; ``now()`` is the node clock in seconds;
+    ``on_update()`` runs after each message (in ``callback_group``: it must be thread-safe when
+    that group is not the one that drains ``ingest``)."""
 
     def __init__(self, node: Node, ingest: FrameIngest, now: Callable[[], float], callback_group=None,
                  on_update: Callable[[], None] | None = None):

@@ -43,6 +43,11 @@ from gaps in the image stamps (a gap of more than 1.5 median periods counts
 ``round(gap / period) − 1`` images).
 /tf messages the subscription queue dropped are counted the same way, as ``tf_dds_lost``
 (:meth:`FrameIngest.transforms_lost`).
+
+Threads: ``transform`` and ``transforms_lost`` may run on another thread than ``image`` /
+``drain`` (the live /tf subscriber has its own): they touch only the locked
+:class:`~ovnerf.scene.pose_interpolation.TransformBuffer`, the /tf sequence numbers and the
+``rejected_tf_*`` counters. ``image``, ``drain`` and the rest must stay on one thread.
 """
 from __future__ import annotations
 

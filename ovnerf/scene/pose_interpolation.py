@@ -21,11 +21,14 @@ first one seen, as in a tf2 tree); a sample that would give it another parent, c
 publish a moving frame on /tf_static, or is invalid is rejected with :class:`TransformRejected`
 and leaves the buffer as it was. A /tf sample for a frame known only from /tf_static (e.g. a
 stale latched message) replaces the static edge: the frame moves (``set_transform`` returns
-``"static_for_moving_frame"`` so the caller can warn).
+``"static_for_moving_frame"`` so the caller can warn). It is thread-safe: one lock serialises
+inserts and lookups (each holds it for one sample's validation or one chain's composition), so a
+/tf subscriber may insert on its own thread while images are posed on another.
 """
 from __future__ import annotations
 
 import bisect
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -184,6 +187,7 @@ class TransformBuffer:
         self._parent: dict[str, str] = {}
         self._static: dict[str, np.ndarray] = {}
         self._dynamic: dict[str, TransformHistory] = {}
+        self._lock = threading.Lock()   # inserts and lookups may come from different threads
 
     def set_transform(self, parent: str, child: str, stamp: float, T, static: bool = False) -> str | None:
         parent, child = str(parent).lstrip("/"), str(child).lstrip("/")
@@ -195,6 +199,10 @@ class TransformBuffer:
             raise TransformRejected("invalid", str(exc)) from None
         if not static and not np.isfinite(stamp):
             raise TransformRejected("bad_stamp", f"transform {parent} <- {child}: stamp is not finite")
+        with self._lock:
+            return self._insert(parent, child, stamp, M, static)
+
+    def _insert(self, parent: str, child: str, stamp, M: np.ndarray, static: bool) -> str | None:
         note = None
         if not static and child in self._static:    # it moves after all (e.g. a stale latched /tf_static)
             del self._static[child], self._parent[child]
@@ -217,10 +225,15 @@ class TransformBuffer:
         return note
 
     def frames(self) -> set[str]:
+        with self._lock:
+            return self._frames()
+
+    def _frames(self) -> set[str]:
         return set(self._parent) | set(self._parent.values())
 
     def parent(self, frame: str) -> str | None:
-        return self._parent.get(frame.lstrip("/"))
+        with self._lock:
+            return self._parent.get(frame.lstrip("/"))
 
     def _chain(self, frame: str, strict: bool = True) -> list[str]:
         chain = [frame]
@@ -256,7 +269,11 @@ class TransformBuffer:
         target, source = target.lstrip("/"), source.lstrip("/")
         if target == source:
             return np.eye(4)
-        known = self.frames()
+        with self._lock:
+            return self._lookup(target, source, stamp, moving)
+
+    def _lookup(self, target: str, source: str, stamp: float, moving: bool) -> np.ndarray:
+        known = self._frames()
         for f in (target, source):
             if f not in known:
                 raise TransformNotYet(f"frame '{f}' does not exist yet (known: {sorted(known)[:10]})")

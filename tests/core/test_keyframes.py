@@ -105,3 +105,35 @@ def test_buffer_chain_lookup_with_static_and_dynamic_edges():
     buf.set_transform("world", "other", 0.0, _pose(), static=True)
     with pytest.raises(TransformLookupError, match="not connected"):
         buf.lookup("map", "other", 1.5)
+
+
+def test_buffer_lookup_never_sees_half_an_insert_from_another_thread():
+    """/tf inserts on its own thread while images are posed on another: a lookup made while an
+    insert is half done (its stamp listed, its pose not yet) waits for it and answers from the
+    whole sample. Deterministic: the insert is held between the two list updates by an Event
+    (without the buffer's lock the lookup reads stamps and poses out of step: x = 1.33, not 0.5)."""
+    import threading
+    buf = TransformBuffer()
+    for t in (0.0, 1.0, 2.0):
+        buf.set_transform("map", "cam", t, _pose((t, 0, 0)))
+    hist = buf._dynamic["cam"]
+    inside, go = threading.Event(), threading.Event()
+
+    class HeldList(list):
+        def insert(self, i, x):
+            super().insert(i, x)
+            inside.set()
+            go.wait(30)
+    hist.stamps = HeldList(hist.stamps)
+    writer = threading.Thread(target=buf.set_transform, args=("map", "cam", 0.25, _pose((0.25, 0, 0))))
+    writer.start()
+    assert inside.wait(30)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(buf.lookup("map", "cam", 0.5, moving=True)))
+    reader.start()
+    reader.join(0.5)           # unlocked, it answers (wrongly) now; locked, it waits for the insert
+    go.set()
+    writer.join(30)
+    reader.join(30)
+    assert len(got) == 1 and np.allclose(got[0][:3, 3], [0.5, 0, 0])
+    assert list(hist.stamps) == [0.0, 0.25, 1.0, 2.0] and len(hist.poses) == 4

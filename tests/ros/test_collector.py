@@ -209,30 +209,65 @@ def test_images_lost_in_the_subscription_queue_are_counted(harness, tmp_path):
           f"{s['keyframes_added']} stored")
 
 
-def test_tf_lost_in_the_subscription_queue_are_counted(harness, tmp_path):
-    """/tf is KEEP_LAST 100 (as tf2_ros) and taken serially with keyframe storage: a /tf stream
-    overflows it while a keyframe is being written. What DDS drops is counted from the publisher's
-    sequence numbers (tf_dds_lost): taken + counted = sent, exactly; the 60 s history is by time."""
+def blocked(target, name):
+    """Replace ``target.name`` by a call that blocks until the returned ``release`` Event is set;
+    ``inside`` is set once a call is blocked there."""
+    inside, release = threading.Event(), threading.Event()
+    real = getattr(target, name)
+
+    def wait_then_call(*args, **kwargs):
+        inside.set()
+        release.wait(60)
+        return real(*args, **kwargs)
+    setattr(target, name, wait_then_call)
+    return inside, release
+
+
+def test_no_tf_lost_while_a_keyframe_is_written(harness, tmp_path):
+    """/tf (KEEP_LAST 100, as tf2_ros) has its own callback group: while the collector group is
+    held inside a keyframe write, 250 /tf messages are all taken (sent in chunks of half the queue,
+    each waited for until taken — under the old single group the first chunk was never taken
+    before the write ended: 150 of 250 lost). Taken = sent, none lost; after the write a new image
+    is posed from those transforms."""
     h = harness
     node = make_collector(h, tmp_path)
     tf_track(h, node, 1.0, 1.2)                                 # 5 messages, all taken
-    inside, release = threading.Event(), threading.Event()
-    real_add = node.store.add_frame
-
-    def slow_disk(frame):                                       # the write blocks until released
-        inside.set()
-        release.wait(60)
-        return real_add(frame)
-    node.store.add_frame = slow_disk
+    inside, release = blocked(node.store, "add_frame")
     try:
         h.send_image(1.1, texture())
         wait_for(inside.is_set, what="keyframe write started")
-        for t in np.arange(1.25, 3.745, 0.01):                  # 250 /tf messages while it writes
+        tf_track(h, node, 1.25, 3.74, dt=0.01)                  # 250 /tf messages while it writes
+        s = node.stats
+        assert node.tf.received == 255 and s["rejected_tf_dds_lost"] == 0
+        assert s["keyframes_added"] == 0                        # the write was still held
+    finally:
+        release.set()
+    wait_for(lambda: s["keyframes_added"] == 1, what="the held keyframe stored")
+    h.send_image(3.7, texture())
+    wait_for(lambda: s["keyframes_added"] == 2, what="an image posed from the /tf taken during the write")
+    c2w = SceneStore(tmp_path / "scene", create=False).frames()[1].c2w
+    assert np.allclose(c2w[:3, 3], [3.7, 0, 1.0]) and s["rejected_tf_dds_lost"] == 0
+
+
+def test_tf_lost_in_the_subscription_queue_are_counted(harness, tmp_path):
+    """A starved /tf callback (held inside a transform insert) lets a /tf stream overflow the
+    KEEP_LAST 100 queue: what DDS drops is counted from the publisher's sequence numbers
+    (tf_dds_lost): taken + counted = sent, exactly; images are still stored meanwhile."""
+    h = harness
+    node = make_collector(h, tmp_path)
+    tf_track(h, node, 1.0, 1.2)                                 # 5 messages, all taken
+    inside, release = blocked(node.ingest, "transform")
+    try:
+        h.send_tf(1.25, pose((1.25, 0, 1.0)))
+        wait_for(inside.is_set, what="/tf callback held")
+        for t in np.arange(1.26, 3.745, 0.01):                  # 249 more while it is held
             h.send_tf(float(t), pose((t, 0, 1.0)))
+        h.send_image(1.1, texture())                            # posed from the 5 taken before
+        wait_for(lambda: node.stats["keyframes_added"] == 1, what="keyframe stored while /tf is held")
     finally:
         release.set()
     s = node.stats
     wait_for(lambda: node.tf.received + s["rejected_tf_dds_lost"] == 255, timeout=30, what="taken + lost = sent")
-    assert s["rejected_tf_dds_lost"] >= 250 - 2 * TF_QOS.depth  # at most the writer's + the reader's queue kept
-    assert s["keyframes_added"] == 1 and "/tf message(s) lost" in node.last_reason
-    print(f"\n[tf queue] 250 sent during a keyframe write, {s['rejected_tf_dds_lost']} lost (counted)")
+    assert s["rejected_tf_dds_lost"] >= 249 - 2 * TF_QOS.depth  # at most the writer's + the reader's queue kept
+    assert "/tf message(s) lost" in node.last_reason
+    print(f"\n[tf queue] 250 sent while the /tf callback was held, {s['rejected_tf_dds_lost']} lost (counted)")
