@@ -66,6 +66,9 @@ def run(args) -> int:
         data = app.load_training(ws, store)
     o = parse_overrides(args.overrides)
     tcfg, fcfg = train_config(args.preset, o.train), field_config(args.preset, o.field)
+    if tcfg.depth_weight == 0 and "ovnerf_depth_scale" in store.meta:   # (set when a frame has depth/)
+        print("ovnerf train: the frames carry depth, unused (depth_weight 0: RGB only, as the paper); "
+              "use it with --set depth_weight=1.0 --set free_space_weight=1.0")
     regions = None
     if data.cache is not None and tcfg.use_cse and tcfg.cse_pms:
         regions = build_regions({"sam": args.sam, "device": args.device, "sam_onnx_dir": args.sam_onnx_dir,

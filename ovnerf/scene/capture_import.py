@@ -20,7 +20,11 @@ Steps (``import_capture``), in this order:
    applied, grey → RGB, 16 → 8 bit, alpha onto white; undecodable files are listed together and
    nothing is written), **undistort** it once with OpenCV (``initUndistortRectifyMap`` to the pinhole
    ``getOptimalNewCameraMatrix(alpha=0)``, so every output pixel is valid) and **downscale** it by
-   ``downscale`` (``INTER_AREA``; the intrinsics scale by the same factor);
+   ``downscale`` (``INTER_AREA``; the intrinsics scale by the same factor); nerfstudio's per-frame
+   ``depth_file_path`` (z-depth, 16-bit PNG or .npy; metres = value × ``depth_unit_scale``, then
+   × ``applied_scale`` as the poses carry it, as nerfstudio's DepthDataset scales it by the
+   dataparser scale) goes through the same map with nearest-neighbour sampling (outside → 0 =
+   unknown) and :func:`downscale_depth`; its size is checked in step 2;
 5. **bounds** (:func:`capture_bounds`) — first that applies: ``aabb`` given by the user; the sparse
    points (COLMAP ``points3D`` or nerfstudio ``ply_file_path``: [1, 99] percentile box, 5 %
    margin); nerfstudio ``scene_box``; else the region the cameras look at
@@ -65,6 +69,7 @@ log = logging.getLogger(__name__)
 NGP_SCALE, NGP_OFFSET = 0.33, 0.5   # instant-ngp's defaults (nerf → ngp space: x·scale + offset)
 _DIST_KEYS = ("k1", "k2", "p1", "p2", "k3")
 _FISHEYE_KEYS = ("k1", "k2", "k3", "k4")
+DEPTH_UNIT_SCALE = 1e-3             # nerfstudio's depth_unit_scale_factor default: stored units are mm
 
 
 @dataclass
@@ -78,6 +83,7 @@ class CaptureView:
     w: int | None            # None: read from the image
     h: int | None
     spec: dict | None = None  # transforms.json intrinsics keys (see :func:`pinhole_from_spec`)
+    depth_path: Path | None = None   # nerfstudio ``depth_file_path`` (z-depth image or .npy)
 
 
 @dataclass
@@ -89,6 +95,7 @@ class Capture:
     scene_box: np.ndarray | None = None        # (2,3) nerfstudio scene_box, source world
     ngp_cube: tuple[np.ndarray, float] | None = None   # (centre (3,), half side) in source world
     applied_transform: np.ndarray | None = None
+    applied_scale: float = 1.0                 # nerfstudio: already in the poses; depth gets it too
     problems: list[tuple[str, str]] = field(default_factory=list)  # (who, reason), reported by validate
     notes: list[str] = field(default_factory=list)
 
@@ -188,8 +195,12 @@ def _transforms_view(fr, meta, root: Path, taken: set) -> CaptureView:
     dist = np.array([_num(get, k, 0.0) for k in (_FISHEYE_KEYS if fish else _DIST_KEYS)], dtype=np.float64)
     if not fish and _num(get, "k4", 0.0) != 0:
         raise _Bad("'k4' (an r^8 radial term) is not supported for camera_model OPENCV (k1 k2 k3 p1 p2 are)")
+    depth = fr.get("depth_file_path")
+    if depth is not None and (not isinstance(depth, str) or not depth or "\x00" in depth):
+        raise _Bad(f"'depth_file_path' must be a path string, got {json.dumps(depth)[:40]}")
     return CaptureView(_name(fr["file_path"], taken), _image_file(root, fr["file_path"]), None, dist, fish,
-                       opengl_to_opencv(m), w, h, spec=spec)
+                       opengl_to_opencv(m), w, h, spec=spec,
+                       depth_path=None if not depth else (Path(depth) if Path(depth).is_absolute() else root / depth))
 
 
 def pinhole_from_spec(spec: dict, w: int, h: int) -> np.ndarray:
@@ -283,8 +294,10 @@ def read_transforms(path) -> Capture:
             applied_scale = _num(meta.get, "applied_scale")
             if not applied_scale > 0:
                 raise _Bad("'applied_scale' must be positive")
+            cap.applied_scale = applied_scale
             cap.notes.append(f"nerfstudio applied_scale {applied_scale:g}: already in the poses"
-                             + ("; applied to the ply points" if meta.get("ply_file_path") else ""))
+                             + ("; applied to the ply points" if meta.get("ply_file_path") else "")
+                             + ("; applied to the depth" if any(v.depth_path for v in cap.views) else ""))
         except _Bad as exc:
             cap.problem("applied_scale", str(exc))
     if meta.get("ply_file_path"):
@@ -292,11 +305,9 @@ def read_transforms(path) -> Capture:
         cap.points = _read_ply_points(ply, cap)
         if cap.points is not None:
             cap.points = cap.points * applied_scale  # nerfstudio scales the ply by it at load
-    for key, what in (("mask_path", "masks are not used: every pixel is trained"),
-                      ("depth_file_path", "depth images are not imported: RGB only")):
-        n = sum(1 for fr in meta["frames"] if isinstance(fr, dict) and fr.get(key))
-        if n:
-            cap.notes.append(f"{key} ({n} frames): {what}")
+    n = sum(1 for fr in meta["frames"] if isinstance(fr, dict) and fr.get("mask_path"))
+    if n:
+        cap.notes.append(f"mask_path ({n} frames): masks are not used: every pixel is trained")
     if any(abs(x) > 0 for v in cap.views for x in v.dist):
         cap.notes.append("lens distortion: images undistorted with OpenCV at import")
     return cap
@@ -462,6 +473,64 @@ def read_rgb(path: Path) -> tuple[np.ndarray, bool]:
     return np.ascontiguousarray(arr), alpha
 
 
+_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F", "L")
+
+
+def _depth_header(path: Path) -> tuple[int, int]:
+    """(w, h) of a depth image (single-channel PNG/TIFF, 8/16/32 bit) or ``.npy`` (H×W) from its
+    header; _Bad when unreadable or not single-channel."""
+    if path.suffix.lower() == ".npy":
+        try:
+            arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        except Exception as exc:  # noqa: BLE001 - any reader error means "unreadable"
+            raise _Bad(f"not a readable depth .npy ({type(exc).__name__})") from None
+        shape = arr.shape[:2] if arr.ndim == 3 and arr.shape[2] == 1 else arr.shape
+        if len(shape) != 2 or arr.dtype.kind not in "uif":
+            raise _Bad(f"depth .npy must be a numeric HxW array, got {arr.dtype} {arr.shape}")
+        return int(shape[1]), int(shape[0])
+    try:
+        with _pil().open(path) as im:
+            size, mode = im.size, im.mode
+    except Exception as exc:  # noqa: BLE001
+        raise _Bad(f"not a readable depth image ({type(exc).__name__})") from None
+    if mode not in _DEPTH_MODES:
+        raise _Bad(f"depth image must be single-channel (16-bit PNG), got mode {mode}")
+    return size
+
+
+def read_depth(path: Path, scale: float) -> np.ndarray:
+    """float32 H×W z-depth = stored value × ``scale`` (nerfstudio: PNG or ``.npy``, metres = value ×
+    depth_unit_scale_factor); 0, NaN, ±inf and negative values → 0 (unknown). _Bad when unreadable."""
+    try:
+        if path.suffix.lower() == ".npy":
+            d = np.load(path, allow_pickle=False)
+        else:
+            d = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    except Exception as exc:  # noqa: BLE001 - any decoder error: truncated, corrupt
+        raise _Bad(f"not a readable depth image ({type(exc).__name__})") from None
+    if d is None:
+        raise _Bad("not a readable depth image")
+    d = d[..., 0] if d.ndim == 3 and d.shape[2] == 1 else d
+    if d.ndim != 2 or d.dtype.kind not in "uif":
+        raise _Bad(f"depth must be a single-channel image, got {d.dtype} {d.shape}")
+    with np.errstate(all="ignore"):
+        z = d.astype(np.float64) * scale
+    z[~np.isfinite(z) | (z <= 0)] = 0.0
+    return z.astype(np.float32)
+
+
+def downscale_depth(z: np.ndarray, w2: int, h2: int) -> np.ndarray:
+    """Depth at w2×h2 without blending across depth edges: when the size divides exactly, each
+    output pixel is the nearest (minimum) known depth of its block (0 when none is known), else
+    nearest-neighbour resampling."""
+    h, w = z.shape
+    if h % h2 or w % w2:
+        return cv2.resize(z, (w2, h2), interpolation=cv2.INTER_NEAREST)
+    b = z.reshape(h2, h // h2, w2, w // w2)
+    m = np.where(b > 0, b, np.inf).min(axis=(1, 3))
+    return np.where(np.isfinite(m), m, 0.0).astype(np.float32)
+
+
 def problem_report(source, problems: list[tuple[str, str]]) -> UserError:
     """One UserError listing every problem; problems of the same reason share a line."""
     groups: dict[str, list[str]] = {}
@@ -481,6 +550,18 @@ def problem_report(source, problems: list[tuple[str, str]]) -> UserError:
     return UserError(head + "".join(f"\n  - {line}" for line in lines))
 
 
+def _header_or_problem(path: Path, header, missing: str, problems: list):
+    """``header(path)``, or None with the problem (file missing / unreadable) added to ``problems``."""
+    if not _is_file(path):
+        problems.append((str(path), missing))
+        return None
+    try:
+        return header(path)
+    except _Bad as exc:
+        problems.append((str(path), str(exc)))
+        return None
+
+
 def validate(cap: Capture, aabb=None) -> None:
     """Check every view before any compute (image present, header readable, size = intrinsics,
     focal lengths, rigid poses, camera motion); one UserError listing every problem. Fills in
@@ -488,15 +569,11 @@ def validate(cap: Capture, aabb=None) -> None:
     problems = list(cap.problems)
     good, exif, lenses = [], 0, {}
     for v in cap.views:
-        if not _is_file(v.image_path):
-            hint = " (the folder COLMAP read is given with --images)" if cap.kind == "colmap" else ""
-            problems.append((str(v.image_path), "image missing" + hint))
+        hint = " (the folder COLMAP read is given with --images)" if cap.kind == "colmap" else ""
+        header = _header_or_problem(v.image_path, _image_header, "image missing" + hint, problems)
+        if header is None:
             continue
-        try:
-            size, orient = _image_header(v.image_path)
-        except _Bad as exc:
-            problems.append((str(v.image_path), str(exc)))
-            continue
+        size, orient = header
         exif += orient != 1
         if v.w is None or v.h is None:
             v.w, v.h = size
@@ -520,6 +597,14 @@ def validate(cap: Capture, aabb=None) -> None:
         except (_Bad, UserError) as exc:
             problems.append((v.name, str(exc)))
             continue
+        if v.depth_path is not None:
+            header = _header_or_problem(v.depth_path, _depth_header, "depth image missing", problems)
+            if header is None:
+                continue
+            dw, dh = header
+            if dw * v.h != dh * v.w:   # another size of the same aspect is resized (nearest), as nerfstudio does
+                problems.append((v.name, f"depth image is {dw}x{dh}, the image {v.w}x{v.h} (not registered to it)"))
+                continue
         if np.any(v.dist != 0):
             key = (v.K.tobytes(), v.dist.tobytes(), v.fisheye, v.w, v.h)
             if key not in lenses:
@@ -688,15 +773,20 @@ def undistort_maps(K: np.ndarray, dist: np.ndarray, fisheye: bool, w: int, h: in
 
 
 # ---------------------------------------------------------------------- import
-def _signature(cap: Capture, downscale: int, aabb, orient: bool) -> str:
+def _signature(cap: Capture, downscale: int, aabb, orient: bool, depth_unit_scale: float) -> str:
     h = hashlib.sha256()
     src = cap.source if cap.source.is_file() else None
     h.update(src.read_bytes() if src is not None else str(cap.source).encode())
     h.update(json.dumps([downscale, None if aabb is None else np.asarray(aabb, float).tolist(), orient]).encode())
+    if any(v.depth_path for v in cap.views):
+        h.update(f"depth unit {depth_unit_scale!r}".encode())
     for v in cap.views:
         st = v.image_path.stat()
         h.update(f"{v.name}|{v.image_path}|{st.st_size}|{st.st_mtime_ns}|{v.K.tolist()}|{v.dist.tolist()}|"
                  f"{v.c2w.tolist()}".encode())
+        if v.depth_path is not None:
+            sd = v.depth_path.stat()
+            h.update(f"|{v.depth_path}|{sd.st_size}|{sd.st_mtime_ns}".encode())
     return h.hexdigest()
 
 
@@ -709,19 +799,24 @@ class ImportReport:
     bounds_from: str
     reused: bool
     notes: list[str]
+    depth: dict | None = None   # {"frames", "unit_scale", "median_m"} when depth was imported
 
 
 def import_capture(src, scene_dir, downscale: int = 1, aabb=None, orient: bool = True, images=None,
-                   progress: Callable[[int, int], None] | None = None) -> ImportReport:
+                   progress: Callable[[int, int], None] | None = None,
+                   depth_unit_scale: float = DEPTH_UNIT_SCALE) -> ImportReport:
     """Import the capture at ``src`` into ``scene_dir`` (see module docstring). Re-importing with
-    the same inputs reuses the scene (nothing is recomputed)."""
+    the same inputs reuses the scene (nothing is recomputed). ``depth_unit_scale``: metres per
+    stored depth unit (nerfstudio's ``depth_unit_scale_factor``, default 1e-3: millimetres)."""
     if int(downscale) != downscale or downscale < 1:
         raise UserError(f"--downscale must be an integer ≥ 1, got {downscale}")
     downscale = int(downscale)
+    if not (isinstance(depth_unit_scale, (int, float)) and math.isfinite(depth_unit_scale) and depth_unit_scale > 0):
+        raise UserError(f"--depth-unit-scale must be a positive number (metres per unit), got {depth_unit_scale}")
     cap = load_capture(src, images)
     validate(cap, aabb)
     scene_dir = Path(scene_dir)
-    sig = _signature(cap, downscale, aabb, orient)
+    sig = _signature(cap, downscale, aabb, orient, float(depth_unit_scale))
     replace = False
     if (scene_dir / "transforms.json").is_file():
         old = SceneStore(scene_dir, create=False)
@@ -733,7 +828,7 @@ def import_capture(src, scene_dir, downscale: int = 1, aabb=None, orient: bool =
             lo, hi = old.aabb()
             _, H, W = old.intrinsics(old.names()[0])
             return ImportReport(scene_dir, len(old), (W, H), (lo, hi), info.get("bounds_from", "?"), True,
-                                list(info.get("notes", [])))
+                                list(info.get("notes", [])), info.get("depth"))
         replace = True   # an import of other inputs: replaced once the new one is complete
     c2ws = np.stack([v.c2w for v in cap.views])
     T = orientation(c2ws) if orient else np.eye(4)
@@ -746,15 +841,24 @@ def import_capture(src, scene_dir, downscale: int = 1, aabb=None, orient: bool =
     maps: dict = {}
     decode: list[tuple[str, str]] = []
     alpha = 0
+    medians: list[float] = []
     for k, v in enumerate(cap.views):
+        z = None
         try:
             img, had_alpha = read_rgb(v.image_path)
         except _Bad as exc:  # header fine, pixels not (e.g. a truncated file): list them all
             decode.append((str(v.image_path), str(exc)))
-            continue
+            img, had_alpha = None, False
+        if v.depth_path is not None:
+            try:   # scene units: the poses carry applied_scale (ours keep the scale: nothing more)
+                z = read_depth(v.depth_path, depth_unit_scale * cap.applied_scale)
+            except _Bad as exc:
+                decode.append((str(v.depth_path), str(exc)))
         alpha += had_alpha
         if decode:
             continue
+        if z is not None and z.shape != (v.h, v.w):   # same aspect (checked): nerfstudio's nearest resize
+            z = cv2.resize(z, (v.w, v.h), interpolation=cv2.INTER_NEAREST)
         K = v.K
         if np.any(v.dist != 0):
             key = (v.K.tobytes(), v.dist.tobytes(), v.fisheye, v.w, v.h)
@@ -764,11 +868,17 @@ def import_capture(src, scene_dir, downscale: int = 1, aabb=None, orient: bool =
                 maps[key] = undistort_maps(v.K, v.dist, v.fisheye, v.w, v.h)
             mx, my, K = maps[key]
             img = cv2.remap(img, mx, my, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            if z is not None:   # the same map; nearest: depths are never blended across an edge
+                z = cv2.remap(z, mx, my, interpolation=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
+                              borderValue=0)
         if downscale > 1:
             w2, h2 = max(1, round(v.w / downscale)), max(1, round(v.h / downscale))
             img = cv2.resize(img, (w2, h2), interpolation=cv2.INTER_AREA)
             K = np.diag([w2 / v.w, h2 / v.h, 1.0]) @ K
-        store.add_frame(PosedFrame(v.name, np.ascontiguousarray(img), K, c2ws[k], float(k)))
+            z = None if z is None else downscale_depth(z, w2, h2)
+        if z is not None and np.any(z > 0):
+            medians.append(float(np.median(z[z > 0])) / cap.applied_scale)
+        store.add_frame(PosedFrame(v.name, np.ascontiguousarray(img), K, c2ws[k], float(k), depth=z))
         if progress is not None:
             progress(k + 1, len(cap.views))
     store.close()
@@ -777,17 +887,25 @@ def import_capture(src, scene_dir, downscale: int = 1, aabb=None, orient: bool =
         raise problem_report(cap.source, decode)
     if alpha:
         cap.notes.append(f"{alpha} image(s) with alpha: composited onto white")
+    depth = None
+    n_depth = sum(1 for v in cap.views if v.depth_path is not None)
+    if n_depth:
+        med = float(np.median(medians)) if medians else 0.0
+        depth = {"frames": n_depth, "unit_scale": float(depth_unit_scale), "median_m": med}
+        if not 0.05 <= med <= 200:
+            cap.notes.append(f"median depth {med:.4g} m: check --depth-unit-scale (metres per stored unit, "
+                             f"now {depth_unit_scale:g})")
     scene_from_source = T
     record = {"source": str(cap.source), "kind": cap.kind, "signature": sig, "downscale": downscale,
               "oriented": bool(orient), "scene_from_source": scene_from_source.tolist(),
-              "bounds_from": how, "notes": cap.notes}
+              "bounds_from": how, "notes": cap.notes, "depth": depth}
     if cap.applied_transform is not None:
         record["scene_from_colmap"] = (scene_from_source @ cap.applied_transform).tolist()
     store.meta["ovnerf_import"] = record
     store.set_aabb(lo, hi)
     store.close()
     if replace:
-        for p in ("images", "transforms.json", "frames.jsonl"):
+        for p in ("images", "depth", "transforms.json", "frames.jsonl"):   # all an import writes
             q = scene_dir / p
             if q.is_dir():
                 shutil.rmtree(q)
@@ -804,4 +922,4 @@ def import_capture(src, scene_dir, downscale: int = 1, aabb=None, orient: bool =
         tmp.rename(scene_dir)
     first = SceneStore(scene_dir, create=False)
     _, H, W = first.intrinsics(first.names()[0])
-    return ImportReport(scene_dir, len(cap.views), (W, H), (lo, hi), how, False, cap.notes)
+    return ImportReport(scene_dir, len(cap.views), (W, H), (lo, hi), how, False, cap.notes, depth)
