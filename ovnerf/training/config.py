@@ -70,8 +70,8 @@ class TrainConfig:
     free_space_weight: float = 0.0
     free_space_margin: float = 0.1
     # Anti-fog on RGB-only data — OUR ADDITION, not in OV-NeRF (whose RGB-only fields show the
-    # semi-transparent free-space "fog"): ``anti_fog`` = "off" (default), "on", or "auto" (on when
-    # no training frame carries depth; depth supervision removes the fog itself). When on:
+    # semi-transparent free-space "fog"): ``anti_fog`` = "off" (default), "on", or "auto" (on unless
+    # depth supervises the geometry: frames with depth and depth_weight > 0 remove the fog themselves). When on:
     # * w_distortion: the mip-NeRF 360 distortion loss (field.renderer.distortion_loss, ray
     #   distances in units of the AABB diagonal), from iteration ``distortion_from``: it
     #   concentrates each ray's weights into one short interval;

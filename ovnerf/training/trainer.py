@@ -161,8 +161,10 @@ class Trainer:
         self._seed_everything(self.cfg.seed)
         self.field = SemanticField(self.field_cfg, aabb, device=self.device)
         self._diag = float((self.field.aabb[1] - self.field.aabb[0]).norm())  # distortion-loss unit
-        # anti-fog terms (TrainConfig.anti_fog): "on", or "auto" = on when no training frame carries depth
-        self.anti_fog = self.cfg.anti_fog == "on" or (self.cfg.anti_fog == "auto" and self.bank.depth is None)
+        # anti-fog terms (TrainConfig.anti_fog): "on", or "auto" = on unless depth supervises the
+        # geometry (frames with depth AND depth_weight > 0; depth that is not used removes no fog)
+        depth_supervised = self.bank.depth is not None and self.cfg.depth_weight > 0
+        self.anti_fog = self.cfg.anti_fog == "on" or (self.cfg.anti_fog == "auto" and not depth_supervised)
         self.visibility = self.cfg.visibility_mask == "on" or (self.cfg.visibility_mask == "auto" and self.anti_fog)
         self.mask_stats: dict = {}  # the last alpha-mask update (update_alpha_mask)
         self.generator = torch.Generator(device=self.device)

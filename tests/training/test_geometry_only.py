@@ -132,13 +132,15 @@ def test_missing_clip_weights_name_the_flag(tmp_path):
 
 
 def test_anti_fog_auto_follows_depth():
-    """anti_fog=auto: on for RGB-only frames, off when they carry depth (depth removes the fog)."""
+    """anti_fog=auto: on for RGB-only frames, off when depth supervises the geometry (frames with
+    depth and depth_weight > 0: depth removes the fog); depth that is not used (weight 0) → on."""
     with_depth = make_frames(n=4, H=12, W=16)
     rgb_only = [PosedFrame(f.name, f.image, f.K, f.c2w) for f in with_depth]
     cfg = TrainConfig.cpu_preset(iterations=2, batch_rays=16, anti_fog="auto")
     assert not Trainer(rgb_only, None, None, _field(), cfg.replace(anti_fog="off"), aabb=AABB).anti_fog
     assert Trainer(rgb_only, None, None, _field(), cfg, aabb=AABB).anti_fog
-    assert not Trainer(with_depth, None, None, _field(), cfg, aabb=AABB).anti_fog
+    assert not Trainer(with_depth, None, None, _field(), cfg.replace(depth_weight=1.0), aabb=AABB).anti_fog
+    assert Trainer(with_depth, None, None, _field(), cfg.replace(depth_weight=0.0), aabb=AABB).anti_fog
     assert Trainer(with_depth, None, None, _field(), cfg.replace(anti_fog="on"), aabb=AABB).anti_fog
     assert not Trainer(rgb_only, None, None, _field(), cfg.replace(anti_fog="off"), aabb=AABB).anti_fog
     with pytest.raises(UserError, match="anti_fog"):
@@ -168,7 +170,7 @@ def test_visibility_mask_wiring():
     assert set(late.mask_stats) == {"occupied"}        # density only
     auto = cfg.replace(visibility_mask="auto", anti_fog="auto")   # follows the anti-fog terms
     assert Trainer(rgb_only, None, None, _field(), auto, aabb=AABB).visibility
-    assert not Trainer(with_depth, None, None, _field(), auto, aabb=AABB).visibility
+    assert not Trainer(with_depth, None, None, _field(), auto.replace(depth_weight=1.0), aabb=AABB).visibility
     assert not Trainer(rgb_only, None, None, _field(), auto.replace(anti_fog="off"), aabb=AABB).visibility
     with pytest.raises(UserError, match="visibility_mask"):
         cfg.replace(visibility_mask="maybe")
