@@ -57,7 +57,7 @@ from ovnerf.errors import NotTrainedError, UserError
 from ovnerf.field.renderer import render_image
 from ovnerf.foundation.text_encoder_record import LazyTextEncoder, TextEncoderUnavailable
 from ovnerf.scene.pose_interpolation import validate_pose
-from ovnerf.scene.rays import get_rays, ray_z_scale
+from ovnerf.scene.rays import get_rays, ray_z_scale, scaled_intrinsics
 from ovnerf.semantic_point_map import load_point_map
 from ovnerf.semantics.relevancy import lerf_relevancy, query_negatives, text_logits
 
@@ -71,14 +71,9 @@ class View:
     W: int
 
     def scaled(self, max_side: int) -> "View":
-        s = min(1.0, float(max_side) / max(self.H, self.W))
-        if s >= 1.0:
+        if max(self.H, self.W) <= max_side:
             return self
-        H, W = max(1, int(round(self.H * s))), max(1, int(round(self.W * s)))
-        K = np.asarray(self.K, dtype=np.float64).copy()
-        K[0] *= W / self.W
-        K[1] *= H / self.H
-        K[2] = [0, 0, 1]
+        K, H, W = scaled_intrinsics(self.K, self.H, self.W, max_side)
         return View(K, self.c2w, H, W)
 
 

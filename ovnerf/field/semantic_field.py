@@ -201,6 +201,10 @@ class SemanticField(nn.Module):
         return self.tensorf.update_alpha_mask(self.step_size, self.cfg.alpha_mask_threshold,
                                               res or self.alpha_mask_res(), keep=keep)
 
+    def set_alpha_mask(self, mask: torch.Tensor) -> float:
+        """Store an empty-space mask computed by the caller (at :meth:`alpha_mask_res`)."""
+        return self.tensorf.set_alpha_mask(mask)
+
     def has_alpha_mask(self) -> bool:
         return self.tensorf.has_alpha_mask()
 

@@ -166,6 +166,11 @@ class TensoRFVM(nn.Module):
             if tuple(keep.shape) != tuple(mask.shape):
                 raise ValueError(f"keep grid {tuple(keep.shape)} does not match the mask {tuple(mask.shape)}")
             mask = mask & keep.to(mask.device)
+        return self.set_alpha_mask(mask)
+
+    def set_alpha_mask(self, mask: torch.Tensor) -> float:
+        """Store a bool occupancy grid (e.g. :meth:`density_mask` AND the visible cells, computed
+        by the caller); returns the occupied fraction."""
         self.alpha_mask = mask
         return float(self.alpha_mask.float().mean())
 

@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from ovnerf.field.renderer import render_rays
-from ovnerf.scene.rays import _as_tensor, get_rays
+from ovnerf.scene.rays import _as_tensor, get_rays, scaled_intrinsics
 
 __all__ = ["Camera", "Visibility", "cell_centres", "opaque_distance", "visibility_grid"]
 
@@ -81,13 +81,8 @@ def cell_centres(aabb: torch.Tensor, res) -> torch.Tensor:
 
 
 def _scaled(cam: Camera, max_side: int, device) -> tuple[torch.Tensor, torch.Tensor, int, int]:
-    s = min(1.0, float(max_side) / max(cam.height, cam.width))
-    h, w = max(1, round(cam.height * s)), max(1, round(cam.width * s))
-    K = _as_tensor(cam.K, device).clone()
-    K[0] *= w / cam.width
-    K[1] *= h / cam.height
-    K[2] = torch.tensor([0.0, 0.0, 1.0], device=device)
-    return K, _as_tensor(cam.c2w, device), h, w
+    K, h, w = scaled_intrinsics(cam.K, cam.height, cam.width, max_side)
+    return _as_tensor(K, device), _as_tensor(cam.c2w, device), h, w
 
 
 def _vertex_index(pts: torch.Tensor, aabb: torch.Tensor, res: torch.Tensor) -> torch.Tensor:

@@ -881,8 +881,8 @@ def import_capture(src, scene_dir, downscale: int = 1, aabb=None, orient: bool =
         store.add_frame(PosedFrame(v.name, np.ascontiguousarray(img), K, c2ws[k], float(k), depth=z))
         if progress is not None:
             progress(k + 1, len(cap.views))
-    store.close()
     if decode:
+        store.close()
         shutil.rmtree(tmp, ignore_errors=True)
         raise problem_report(cap.source, decode)
     if alpha:

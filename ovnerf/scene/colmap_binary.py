@@ -41,6 +41,8 @@ def _walk_cameras(buf: bytes) -> int:
         if model not in MODEL_PARAMS:
             raise ValueError(f"unknown camera model id {model}")
         pos += 24 + 8 * MODEL_PARAMS[model]
+        if pos > len(buf):
+            raise _Truncated
     return pos
 
 
@@ -85,8 +87,6 @@ def check_binary_model(model_dir) -> list[str]:
         except ValueError as exc:
             problems.append(f"{name} is corrupt ({exc})")
             continue
-        if end > len(buf):
-            problems.append(f"{name} is truncated (its records run past the end of the file)")
-        elif end < len(buf):
+        if end < len(buf):
             problems.append(f"{name} is corrupt ({len(buf) - end} bytes after its last record)")
     return problems

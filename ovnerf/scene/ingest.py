@@ -178,7 +178,8 @@ class FrameIngest:
 
     def skips(self) -> dict:
         """{reason: count} of every frame not stored (rejections without the prefix, not_keyframe)."""
-        out = {k[len("rejected_"):]: v for k, v in self.stats.items() if k.startswith("rejected_") and v}
+        out = {k[len("rejected_"):]: v for k, v in list(self.stats.items())   # snapshot: /tf thread may add keys
+               if k.startswith("rejected_") and v}
         if self.stats["not_keyframe"]:
             out["not_keyframe"] = self.stats["not_keyframe"]
         return out

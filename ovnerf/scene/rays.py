@@ -18,6 +18,18 @@ def _as_tensor(x, device, dtype=torch.float32) -> torch.Tensor:
     return torch.as_tensor(np.asarray(x), dtype=dtype, device=device)
 
 
+def scaled_intrinsics(K, H: int, W: int, max_side: int) -> tuple[np.ndarray, int, int]:
+    """(K, H, W) of the same camera resized so that its longer side is at most ``max_side``
+    (never enlarged): each side rounded, K's rows scaled by the exact size ratios."""
+    s = min(1.0, float(max_side) / max(H, W))
+    h, w = max(1, int(round(H * s))), max(1, int(round(W * s)))
+    K = np.asarray(K.detach().cpu() if isinstance(K, torch.Tensor) else K, dtype=np.float64).copy()
+    K[0] *= w / W
+    K[1] *= h / H
+    K[2] = [0, 0, 1]
+    return K, h, w
+
+
 def pixel_rays(K, c2w, uv, device=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Rays through selected pixels.
 

@@ -283,8 +283,8 @@ class Trainer:
         vis = visibility_grid(self.field, self.frames, res, cfg.visibility_side, cfg.visibility_transmittance,
                               cfg.visibility_margin, ray_chunk=cfg.render_chunk,
                               min_weight=cfg.visibility_min_weight)
-        density = self.field.density_mask(res)
-        occ = self.field.update_alpha_mask(res, keep=vis.visible)
+        density = self.field.density_mask(res)   # evaluated once: stored AND'ed, and reported alone
+        occ = self.field.set_alpha_mask(density & vis.visible.to(density.device))
         self.mask_stats = {"occupied": occ, **vis.summary(density)}
         s = self.mask_stats
         return (f"alpha mask updated ({occ:.1%} occupied; density alone {s['density']:.1%}, of which "
